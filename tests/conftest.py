@@ -1,0 +1,25 @@
+"""Shared test helpers: paths of the repository's specs and fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from envspec.compat import Compat, load_compat
+from envspec.lint import LintContext
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SHIPPED_SPECS = sorted([REPO / "specs" / "dev.toml", *(REPO / "examples").glob("*.toml")])
+
+
+@pytest.fixture(scope="session")
+def compat() -> Compat:
+    return load_compat()
+
+
+@pytest.fixture
+def ctx() -> LintContext:
+    """A fixed machine (2 cores) so that lint results do not depend on where tests run."""
+    return LintContext(cores=2)
