@@ -8,12 +8,15 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Write ``data`` to a temporary file beside ``path``, flush it to disk, then rename it over ``path``.
 
     An interruption (Ctrl-C, a full disk, a crash) leaves the previous file untouched and no
-    temporary file behind.
+    temporary file behind. The new file keeps the old one's permissions (``0o644`` for a new file)
+    unless ``mode`` is given.
     """
+    if mode is None:
+        mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
     directory = path.parent if str(path.parent) else Path()
     directory.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)

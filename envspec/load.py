@@ -79,7 +79,8 @@ def parse_spec(data: bytes, file: str) -> LoadedSpec:
         seen = {p.path for p in problems}
         problems += [p for p in _from_pydantic(exc.errors(include_url=False)) if p.path not in seen]
     if problems or spec is None:
-        raise SpecError(file, (p.located(file, line_of(lines, p.path)) for p in problems))
+        located = [p.located(file, line_of(lines, p.path)) for p in problems]
+        raise SpecError(file, sorted(located, key=lambda d: d.line or 0))
     return LoadedSpec(spec=spec, file=file, text=text, lines=lines)
 
 
@@ -201,7 +202,7 @@ def _structure(raw: Mapping[str, Any], text: str, lines: Mapping[KeyPath, int]) 
 def _number_text(value: float, text: str, line: int | None) -> str:
     """The number as the user typed it (3.10, not 3.1), read back from the source line."""
     if line is not None:
-        source = text.splitlines()[line - 1]
+        source = text.split("\n")[line - 1]
         match = re.search(r"=\s*([0-9][0-9._eE+-]*)", source)
         if match:
             return match.group(1)

@@ -119,10 +119,12 @@ Variant = Annotated[
     StrictStr,
     _pattern(r"cpu|cu\d{3,4}|rocm\d+(\.\d+)*", "invalid-variant", 'a torch build such as "cpu" or "cu121"'),
 ]
+ENV_NAME_REGEX = r"[A-Za-z_][A-Za-z0-9_]*"
+ENV_NAME_SCHEMA_PATTERN = f"^(?:{ENV_NAME_REGEX})$"
 EnvVarName = Annotated[
     StrictStr,
     _pattern(
-        r"[A-Za-z_][A-Za-z0-9_]*",
+        ENV_NAME_REGEX,
         "invalid-env-name",
         "an environment variable name: letters, digits and '_', not starting with a digit",
     ),
@@ -292,7 +294,7 @@ class Mirror(_Model):
 class Network(_Model):
     """[network]: how patient installers are with mirrors."""
 
-    timeout: Annotated[StrictFloat | StrictInt, Field(gt=0, le=3600)] = Field(
+    timeout: Annotated[StrictFloat, Field(gt=0, le=3600)] = Field(
         default=15, description="Seconds to wait for a mirror before trying the next."
     )
     retries: Annotated[StrictInt, Field(ge=0, le=100)] = Field(
@@ -334,7 +336,12 @@ class Runtime(_Model):
     """[runtime]: flags in effect in every target."""
 
     env: Mapping[EnvVarName, EnvValue] = Field(
-        default_factory=dict, description="Environment variables set in every target."
+        default_factory=dict,
+        description="Environment variables set in every target.",
+        json_schema_extra={
+            "propertyNames": {"pattern": ENV_NAME_SCHEMA_PATTERN},
+            "additionalProperties": {"type": ["string", "integer"]},
+        },
     )
     torch: RuntimeTorch = Field(default_factory=RuntimeTorch)
 

@@ -1,0 +1,134 @@
+"""The CLI boundary: exit codes, output formats, and no traceback for any input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from envspec.cli import run
+
+from .conftest import SHIPPED_SPECS
+
+
+def envspec(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "envspec", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_shipped_specs_validate_cleanly() -> None:
+    result = envspec("validate", "--strict", *map(str, SHIPPED_SPECS))
+    assert result.returncode == 0, result.stdout
+    assert f"valid: {len(SHIPPED_SPECS)} files checked, 0 errors, 0 warnings" in result.stdout
+
+
+def test_json_report_has_every_field(tmp_path: Path) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text('[env]\nname = "x"\npython = "3.11"\n[runtime.env]\nCUDA_LAUNCH_BLOCKING = "0"\n')
+    result = envspec("validate", "--json", str(spec))
+    assert result.returncode == 0
+    report = json.loads(result.stdout)
+    assert report["valid"] is True
+    assert report["warnings"] == 1
+    (d,) = report["files"][0]["diagnostics"]
+    assert d["code"] == "launch-blocking-noop"
+    assert d["severity"] == "warning"
+    assert d["line"] == 5
+    assert d["key"] == "runtime.env.CUDA_LAUNCH_BLOCKING"
+    assert d["path"] == ["runtime", "env", "CUDA_LAUNCH_BLOCKING"]
+    assert d["why"]
+    assert d["hint"]
+
+
+def test_strict_turns_warnings_into_errors(tmp_path: Path) -> None:
+    spec = tmp_path / "s.toml"
+    spec.write_text('[env]\nname = "x"\npython = "3.11"\n[runtime.env]\nCUDA_LAUNCH_BLOCKING = "0"\n')
+    assert envspec("validate", str(spec)).returncode == 0
+    strict = envspec("validate", "--strict", str(spec))
+    assert strict.returncode == 2
+    assert "error[launch-blocking-noop]" in strict.stdout
+
+
+def test_text_report_names_file_line_key_and_hint(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.toml"
+    spec.write_text('[env]\nname = "x"\npython = "3.11"\n[cuda]\nversion = "12.1"\ndrivr = "535"\n')
+    result = envspec("validate", str(spec))
+    assert result.returncode == 2
+    assert f'{spec}:6: error[unknown-key] cuda.drivr: unknown key "drivr" in [cuda]' in result.stdout
+    assert 'hint: did you mean "driver"?' in result.stdout
+    assert "invalid: 1 file checked, 1 error, 0 warnings" in result.stdout
+
+
+def test_several_files_report_together(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('[env]\nname = "x"\npython = "3.11"\n')
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[env]\n")
+    result = envspec("validate", "--json", str(good), str(bad))
+    assert result.returncode == 2
+    report = json.loads(result.stdout)
+    assert [f["valid"] for f in report["files"]] == [True, False]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", "missing.toml"],
+        ["validate"],
+        ["frobnicate"],
+        ["validate", "--no-such-flag", "x.toml"],
+        ["init", "--template", "nope", "somewhere.toml"],
+    ],
+)
+def test_bad_usage_exits_2_with_a_message(args: list[str]) -> None:
+    result = envspec(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip()
+
+
+def test_directory_and_binary_input(tmp_path: Path) -> None:
+    assert envspec("validate", str(tmp_path)).returncode == 2
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(bytes(range(256)) * 10)
+    result = envspec("validate", str(binary))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_schema_command_prints_and_writes(tmp_path: Path) -> None:
+    printed = envspec("schema")
+    assert printed.returncode == 0
+    assert json.loads(printed.stdout)["title"] == "envspec spec"
+    target = tmp_path / "envspec.schema.json"
+    written = envspec("schema", "-o", str(target))
+    assert written.returncode == 0
+    assert target.read_text() == printed.stdout
+
+
+def test_version_and_help() -> None:
+    assert envspec("--version").stdout.startswith("envspec ")
+    result = envspec("--help")
+    assert result.returncode == 0
+    for command in ("validate", "schema", "init"):
+        assert command in result.stdout
+
+
+def test_internal_errors_are_reported_not_dumped(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import envspec.schema
+
+    def broken() -> str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(envspec.schema, "render_schema", broken)
+    monkeypatch.delenv("ENVSPEC_DEBUG", raising=False)
+    assert run(["schema"]) == 3
+    err = capsys.readouterr().err
+    assert "internal error: RuntimeError: boom" in err
+    assert "Traceback" not in err
