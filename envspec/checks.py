@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from envspec.compat import Compat, cuda_of_variant, driver_tuple
 from envspec.errors import Diagnostic, Severity
@@ -298,7 +297,3 @@ RULES: tuple[Rule, ...] = (
 def check(spec: Spec, compat: Compat) -> tuple[Diagnostic, ...]:
     """Every error a valid-looking spec still has, in rule order."""
     return tuple(d for rule in RULES for d in rule(spec, compat))
-
-
-def torch_at_least(spec: Spec, version: str) -> bool:
-    return spec.torch is not None and Version(spec.torch.version) >= Version(version)

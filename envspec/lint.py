@@ -67,7 +67,7 @@ def lint_launch_blocking(spec: Spec, compat: Compat, ctx: LintContext) -> Iterat
 
 
 def lint_determinism(spec: Spec, compat: Compat, ctx: LintContext) -> Iterator[Diagnostic]:
-    del ctx
+    del compat, ctx
     flags = spec.runtime.torch
     if not flags.deterministic:
         cublas = spec.runtime.env.get("CUBLAS_WORKSPACE_CONFIG")
@@ -112,7 +112,6 @@ def lint_determinism(spec: Spec, compat: Compat, ctx: LintContext) -> Iterator[D
             why="from torch 2.10, deterministic algorithms also make Inductor skip autotuning",
             fix='use compile_mode = "default" here, or turn determinism off in a speed profile',
         )
-    del compat
 
 
 def _python_names(spec: Spec) -> Iterator[tuple[str, KeyPath]]:
@@ -123,9 +122,8 @@ def _python_names(spec: Spec) -> Iterator[tuple[str, KeyPath]]:
 
 
 def _system_names(spec: Spec) -> Iterator[tuple[str, KeyPath]]:
-    for key in ("system",):
-        for index, text in enumerate(spec.packages.system):
-            yield text.split("=", 1)[0], ("packages", key, index)
+    for index, text in enumerate(spec.packages.system):
+        yield text.split("=", 1)[0], ("packages", "system", index)
     for index, text in enumerate(spec.dev.tools):
         yield text.split("=", 1)[0], ("dev", "tools", index)
 

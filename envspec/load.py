@@ -169,7 +169,7 @@ def _control_characters(raw: Mapping[str, Any]) -> Iterator[Diagnostic]:
             texts.append(("key", path[-1]))
         for what, text in texts:
             bad = next((ch for ch in text if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
-            if bad is not None and not (what == "key" and isinstance(value, str) and text == value):
+            if bad is not None:
                 yield Diagnostic(
                     "control-character",
                     Severity.ERROR,

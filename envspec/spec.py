@@ -189,10 +189,11 @@ PythonRequirement = Annotated[StrictStr, AfterValidator(_check_requirement)]
 
 def _check_url(value: str) -> str:
     parsed = urllib.parse.urlsplit(value)
-    if parsed.scheme not in ("https", "http") or not parsed.netloc:
+    unsafe = any(ch in value for ch in " \"'`$\\<>{}|^")
+    if parsed.scheme not in ("https", "http") or not parsed.netloc or unsafe:
         raise PydanticCustomError(
             "invalid-url",
-            "{shown} is not an http(s) URL",
+            "{shown} is not a plain http(s) URL",
             {
                 "shown": show(value),
                 "expected": "an https:// URL of a PEP 503/691 simple index"
