@@ -29,14 +29,11 @@ from envspec.compat_refresh import (
     Kind,
     apply_differences,
     compare,
-    parse_index_page,
-    parse_simple_html,
-    parse_simple_json,
     python_of_tag,
     torch_pin,
     torch_python_facts,
-    torch_variant_facts,
 )
+from envspec.simple import SIMPLE_JSON, parse_simple_html
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -171,12 +168,12 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         accept = self.headers.get("Accept", "")
-        if self.path.endswith("/") and compat_refresh.SIMPLE_JSON in accept:
+        if self.path.endswith("/") and SIMPLE_JSON in accept:
             candidate = Path(self.translate_path(self.path)) / "index.json"
             if candidate.is_file():
                 body = candidate.read_bytes()
                 self.send_response(200)
-                self.send_header("Content-Type", compat_refresh.SIMPLE_JSON)
+                self.send_header("Content-Type", SIMPLE_JSON)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -535,53 +532,6 @@ def test_python_of_tag() -> None:
     assert python_of_tag(Tag("pp39", "pypy39_pp73", "linux_x86_64")) is None
     assert python_of_tag(Tag("cp37", "cp37m", "linux_x86_64")) is None
     assert python_of_tag(Tag("cp316", "cp316", "linux_x86_64")) is None
-
-
-def test_parse_simple_html_resolves_links_and_metadata_markers() -> None:
-    page = """<html><head><base href="https://files.invalid/base/"></head><body>
-    <a href="../whl/cu118/torch-2.1.2%2Bcu118-cp311-cp311-linux_x86_64.whl#sha256=ab">
-      torch-2.1.2+cu118-cp311-cp311-linux_x86_64.whl
-    </a>
-    <a href="tv-1.whl" data-dist-info-metadata="sha256=CAFE">tv-1.whl</a>
-    <a href="tv-2.whl" data-core-metadata data-yanked="">tv-2.whl</a>
-    <a href="tv-3.whl" data-core-metadata="false">tv-3.whl</a>
-    </body></html>"""
-    files = parse_simple_html(page, "https://index.invalid/simple/torch/")
-    assert [(f.filename, f.url, f.metadata, f.metadata_hash, f.yanked) for f in files] == [
-        (
-            "torch-2.1.2+cu118-cp311-cp311-linux_x86_64.whl",
-            "https://files.invalid/whl/cu118/torch-2.1.2%2Bcu118-cp311-cp311-linux_x86_64.whl",
-            False,
-            None,
-            False,
-        ),
-        ("tv-1.whl", "https://files.invalid/base/tv-1.whl", True, ("sha256", "cafe"), False),
-        ("tv-2.whl", "https://files.invalid/base/tv-2.whl", True, None, True),
-        ("tv-3.whl", "https://files.invalid/base/tv-3.whl", False, None, False),
-    ]
-    assert files[1].metadata_url == "https://files.invalid/base/tv-1.whl.metadata"
-    assert torch_variant_facts(files) == {"2.1.2": frozenset({"cu118"})}
-
-
-def test_parse_simple_json() -> None:
-    document = {
-        "files": [
-            {"filename": "a-1.0-cp311-cp311-linux_x86_64.whl", "url": "../../f/a.whl", "core-metadata": True},
-            {"filename": "a-1.1.tar.gz", "url": "/f/a.tgz", "dist-info-metadata": {"sha256": "AA"}},
-            {"filename": "a-1.2.tar.gz", "url": "/f/b.tgz", "yanked": "broken"},
-        ]
-    }
-    page = parse_index_page(
-        json.dumps(document).encode(), compat_refresh.SIMPLE_JSON, "http://h.invalid/s/a/"
-    )
-    assert [(f.url, f.metadata, f.metadata_hash, f.yanked) for f in page] == [
-        ("http://h.invalid/f/a.whl", True, None, False),
-        ("http://h.invalid/f/a.tgz", True, ("sha256", "aa"), False),
-        ("http://h.invalid/f/b.tgz", False, None, True),
-    ]
-    assert parse_simple_json(document, "http://h.invalid/s/a/") == page
-    with pytest.raises(compat_refresh.RefreshError, match="no 'files' list"):
-        parse_simple_json({"meta": {}}, "http://h.invalid/s/a/")
 
 
 def test_torch_python_facts_ignore_prereleases_and_yanked() -> None:
