@@ -122,6 +122,19 @@ def check_torch(spec: Spec, compat: Compat) -> Iterator[Diagnostic]:
                 expected='variant = "cpu" for macOS (it includes the MPS backend)',
                 hint="keep CUDA specs to linux/windows platforms, or make a separate spec for macOS",
             )
+    mismatch = spec.cuda is not None and cuda_of_variant(variant or "") != spec.cuda.version
+    if variant is not None and torch.index is None and variant in series.variants and not mismatch:
+        linux = [p for p in spec.env.platforms if p.startswith("linux")]
+        if variant != series.pypi_default and (variant != "cpu" or linux):
+            yield _error(
+                "variant-needs-index",
+                f"the {variant} build of torch {torch.version} is only on a PyTorch index"
+                + (f" (the default index has {series.pypi_default} builds for Linux)" if linux else ""),
+                ("torch", "variant") if torch.variant else ("cuda", "version"),
+                expected="[torch] index naming a [[mirrors]] entry for that index",
+                hint=f'add [[mirrors]] name = "pytorch", url = "https://download.pytorch.org/whl/{variant}"'
+                ' and [torch] index = "pytorch"',
+            )
     for name in torch.with_:
         if getattr(compat.companions(torch.version), name) is None:
             yield _error(
@@ -255,12 +268,43 @@ def check_mirrors(spec: Spec, compat: Compat) -> Iterator[Diagnostic]:
                 expected="an https:// URL, or trusted = true for a mirror on a network you control",
             )
     torch = spec.torch
-    if torch is not None and torch.index is not None and torch.index not in seen:
+    if torch is not None and torch.index is not None:
+        target = next((m for m in spec.mirrors if m.name == torch.index), None)
+        if target is None:
+            yield _error(
+                "unknown-mirror",
+                f"[torch] index names {show(torch.index)}, which is not a declared mirror",
+                ("torch", "index"),
+                expected="the name of a [[mirrors]] entry"
+                + (f": one of {_list(sorted(seen))}" if seen else ""),
+            )
+        elif target.url is None:
+            yield _error(
+                "unknown-mirror",
+                f"[torch] index names {show(torch.index)}, the installer's default index",
+                ("torch", "index"),
+                expected="a mirror with the url of a PyTorch index, e.g. https://download.pytorch.org/whl/cu121",
+            )
+    owners: dict[str, str] = {}
+    for index, mirror in enumerate(spec.mirrors):
+        for position, project in enumerate(mirror.packages):
+            name = canonicalize_name(project)
+            if name in owners and owners[name] != mirror.name:
+                yield _error(
+                    "duplicate-assignment",
+                    f"{project} is assigned to mirrors {show(owners[name])} and {show(mirror.name)}",
+                    ("mirrors", index, "packages", position),
+                    expected="each project served by at most one scoped index",
+                )
+            owners.setdefault(name, mirror.name)
+    general = [m for m in spec.mirrors if not m.packages and (torch is None or m.name != torch.index)]
+    if spec.mirrors and not general:
         yield _error(
-            "unknown-mirror",
-            f"[torch] index names {show(torch.index)}, which is not a declared mirror",
-            ("torch", "index"),
-            expected="the name of a [[mirrors]] entry" + (f": one of {_list(sorted(seen))}" if seen else ""),
+            "no-general-mirror",
+            "every mirror is scoped to some packages, so nothing else has an index",
+            ("mirrors",),
+            expected="at least one [[mirrors]] entry without packages (no url = the installer's default)",
+            hint='add [[mirrors]] name = "default"',
         )
 
 

@@ -290,6 +290,20 @@ class Mirror(_Model):
         default=None, description="Simple-index URL; leave out for the installer's default index."
     )
     trusted: StrictBool = Field(default=False, description="Allow plain http:// for this mirror.")
+    packages: tuple[
+        Annotated[
+            StrictStr,
+            _pattern(
+                r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?",
+                "invalid-package",
+                'a project name such as "my-lib"',
+            ),
+        ],
+        ...,
+    ] = Field(
+        default=(),
+        description="Serve only these projects from this index (and nothing else from it).",
+    )
 
 
 class Network(_Model):
@@ -311,6 +325,10 @@ class Packages(_Model):
     conda: tuple[CondaPackage, ...] = Field(default=(), description="conda packages (conda target).")
     pip_options: tuple[StrictStr, ...] = Field(
         default=(), description='Installer options such as "--only-binary=:all:".'
+    )
+    allow_builds: StrictBool = Field(
+        default=False,
+        description="Allow source distributions (built at install time) where no wheel fits the target.",
     )
 
 
