@@ -7,10 +7,12 @@ and :func:`main` prints them with their hint. Nothing below it prints or exits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -18,6 +20,10 @@ from rich.markup import escape
 
 from envspec import __version__
 from envspec.errors import EnvspecError, ExitCode, UsageError
+
+if TYPE_CHECKING:
+    from envspec.compat import Compat
+    from envspec.load import LoadedSpec
 
 app = typer.Typer(
     name="envspec",
@@ -127,6 +133,132 @@ def init(
         raise UsageError(f"the spec would be invalid: {messages}", hint="--name takes a lowercase identifier")
     write_atomic(path, text.encode("utf-8"))
     _err().print(f"wrote {escape(str(path))} from the {template!r} template; next: envspec validate {path}")
+
+
+def _validated(spec: Path) -> tuple[LoadedSpec, Compat]:
+    """Load and check a spec for commands that need a valid one; print its report if it is not."""
+    from envspec.compat import load_compat
+    from envspec.lint import LintContext
+    from envspec.report import report_markup
+    from envspec.validate import validate_file
+
+    compat = load_compat()
+    report = validate_file(spec, compat, LintContext(cores=os.cpu_count()))
+    if not report.ok or report.loaded is None:
+        _err().print(report_markup([report]))
+        raise typer.Exit(int(ExitCode.INVALID))
+    return report.loaded, compat
+
+
+def default_lock_path(spec: Path) -> Path:
+    """``locks/pylock.<spec stem>.toml``, relative to the working directory."""
+    return Path("locks") / f"pylock.{spec.stem}.toml"
+
+
+@app.command()
+def lock(
+    spec: Annotated[Path, typer.Argument(help="The spec to lock.", show_default=False)],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Lockfile path [default: locks/pylock.<stem>.toml].")
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check", help="Only check that the lock is up to date (exit 1 if stale).")
+    ] = False,
+    upgrade: Annotated[
+        bool, typer.Option("--upgrade", "-U", help="Re-resolve everything to the newest.")
+    ] = False,
+    upgrade_package: Annotated[
+        list[str] | None,
+        typer.Option("--upgrade-package", "-P", help="Re-resolve this package (repeatable)."),
+    ] = None,
+    resolver: Annotated[
+        str, typer.Option("--resolver", help="auto, pip-tools or uv.", case_sensitive=False)
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+) -> None:
+    """Resolve a spec into a hashed, reproducible lockfile (PEP 751 pylock.toml)."""
+    import json
+
+    from envspec.fsio import write_atomic
+    from envspec.lockfile import read_spec_hash
+
+    if resolver not in ("auto", "pip-tools", "uv"):
+        raise UsageError(f"unknown resolver {resolver!r}", hint="choose auto, pip-tools or uv")
+    target = output or default_lock_path(spec)
+    loaded, compat = _validated(spec)
+    from envspec.plan import plan_lock, spec_hash
+
+    current = spec_hash(loaded.spec, plan_lock(loaded.spec, compat))
+    existing = target.read_text(encoding="utf-8") if target.is_file() else None
+    locked_hash = read_spec_hash(existing) if existing is not None else None
+    fresh = locked_hash == current and not upgrade and not upgrade_package
+
+    def summary(state: str, **extra: object) -> None:
+        if as_json:
+            sys.stdout.write(
+                json.dumps({"lock": str(target), "state": state, "spec-hash": current, **extra}) + "\n"
+            )
+
+    if check:
+        if fresh:
+            summary("fresh")
+            _err().print(f"{escape(str(target))} is up to date")
+            return
+        reason = (
+            "no lockfile"
+            if existing is None
+            else "not an envspec lock of this format"
+            if locked_hash is None
+            else "the spec changed since it was locked"
+        )
+        summary("stale", reason=reason)
+        _err().print(f"stale: {escape(str(target))}: {reason}")
+        raise typer.Exit(int(ExitCode.DIFFERS))
+    if fresh:
+        summary("fresh")
+        _err().print(f"{escape(str(target))} is up to date (spec unchanged)")
+        return
+
+    from envspec.locker import LockOptions, build_lock
+    from envspec.lockfile import LockFileError, parse_lock, render_lock
+
+    previous = None
+    if existing is not None:
+        try:
+            previous = parse_lock(existing, str(target))
+        except LockFileError:
+            previous = None
+    options = LockOptions(resolver=resolver, upgrade=upgrade, upgrade_packages=tuple(upgrade_package or ()))
+    console = _err()
+    with _exclusive(target), console.status("locking", spinner="dots") as status:
+        new = build_lock(
+            loaded, compat, options, previous=previous, progress=lambda m: status.update(escape(m))
+        )
+    text = render_lock(new)
+    changed = text != existing
+    if changed:
+        write_atomic(target, text.encode("utf-8"))
+    summary("written" if changed else "unchanged", **{"env-id": new.env_id, "packages": len(new.packages)})
+    verb = "wrote" if changed else "unchanged:"
+    console.print(
+        f"{verb} {escape(str(target))}: {len(new.packages)} packages, resolved by {new.resolver}"
+        f" {new.resolver_version}; environment {new.env_id}"
+    )
+
+
+@contextlib.contextmanager
+def _exclusive(target: Path) -> Iterator[None]:
+    """Serialise concurrent locks of one file: an advisory lock on its directory."""
+    import fcntl
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -67,9 +67,7 @@ def build_graph(dest: Path) -> dict[str, list[str]]:
             for version in ("1.0", "1.1")
         ),
         build_wheel(dest, "es-core", "1.0"),
-        build_wheel(
-            dest, "es-core", "2.0", requires=["es-util>=1.1", 'es-winonly; sys_platform == "win32"']
-        ),
+        build_wheel(dest, "es-core", "2.0", requires=["es-util>=1.1", 'es-winonly; sys_platform == "win32"']),
         build_wheel(dest, "es-util", "1.0"),
         build_wheel(dest, "es-util", "1.1"),
         build_wheel(dest, "es-speed", "2.0"),

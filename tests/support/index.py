@@ -27,7 +27,7 @@ import sys
 import tarfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from http import HTTPStatus
@@ -246,7 +246,7 @@ class _Server(ThreadingHTTPServer):
             with self.lock:
                 self._active.pop(threading.current_thread(), None)
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
+    def handle_error(self, request: Any, client_address: Any) -> None:  # noqa: ARG002 - the base's signature
         error = sys.exc_info()[1]
         if isinstance(error, ConnectionError | TimeoutError):
             return  # clients drop connections (aborted range reads, timeouts): not a server fault
@@ -264,10 +264,8 @@ class _Server(ThreadingHTTPServer):
         with self.lock:
             active = dict(self._active)
         for conn in active.values():
-            try:
+            with suppress(OSError):  # the handler may have closed it meanwhile
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass  # the handler closed it meanwhile
         for thread in active:
             thread.join(timeout)
         self.server_close()
@@ -280,13 +278,13 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 10  # idle keep-alive connections end after this many seconds
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request log on stderr."""
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._dispatch(head=False)
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self._dispatch(head=True)
 
     # -- responses ---------------------------------------------------------------------------
@@ -309,7 +307,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not head:
             self.wfile.write(body)
 
-    def _text(self, status: int, message: str, *, head: bool, headers: Mapping[str, str] | None = None) -> None:
+    def _text(
+        self, status: int, message: str, *, head: bool, headers: Mapping[str, str] | None = None
+    ) -> None:
         self._send(status, (message + "\n").encode(), "text/plain; charset=utf-8", head=head, headers=headers)
 
     def _redirect(self, location: str, *, head: bool) -> None:
@@ -478,11 +478,20 @@ class _Handler(BaseHTTPRequestHandler):
                 start = size  # an empty suffix cannot be satisfied
         if start >= size or start > end:
             headers["Content-Range"] = f"bytes */{size}"
-            self._text(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, "range not satisfiable", head=head, headers=headers)
+            self._text(
+                HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                "range not satisfiable",
+                head=head,
+                headers=headers,
+            )
             return
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         self._send(
-            HTTPStatus.PARTIAL_CONTENT, body[start : end + 1], "application/octet-stream", head=head, headers=headers
+            HTTPStatus.PARTIAL_CONTENT,
+            body[start : end + 1],
+            "application/octet-stream",
+            head=head,
+            headers=headers,
         )
 
 
@@ -528,7 +537,7 @@ class IndexServer:
 
     def requested_projects(self) -> set[str]:
         """The normalized project names whose ``/simple/<name>/`` page was asked for."""
-        found = set()
+        found: set[str] = set()
         for path in self.requests:
             if match := _PROJECT_PATH.fullmatch(path):
                 found.add(canonicalize_name(match["name"]))
@@ -561,7 +570,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _running(make: Callable[[], _Server], mode: FaultMode | Literal["normal"], root: Path | None) -> Iterator[IndexServer]:
+def _running(
+    make: Callable[[], _Server], mode: FaultMode | Literal["normal"], root: Path | None
+) -> Iterator[IndexServer]:
     server = make()
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"index-{mode}", daemon=True

@@ -17,10 +17,14 @@ import requests
 __all__ = ["isolated_env", "local_session", "pip_command", "uv_executable"]
 
 
-def isolated_env() -> dict[str, str]:
+def isolated_env(*, fail_fast: bool = False) -> dict[str, str]:
     """``os.environ`` without any ``PIP_*``/``UV_*`` variable, plus settings that keep tools local.
 
     pip reads no configuration file at all when ``PIP_CONFIG_FILE`` is ``os.devnull``.
+
+    ``fail_fast`` turns retries off and cuts the network timeout to 2 s, for tests against a
+    faulty mirror: by default uv retries a refused, hanging or 503 index 3 times (about 8 s
+    refused, 4 s on 503, 3 x its 30 s timeout when hanging) and pip retries 5 times.
     """
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("PIP_", "UV_"))}
     env.update(
@@ -34,6 +38,8 @@ def isolated_env() -> dict[str, str]:
             "no_proxy": "127.0.0.1,localhost",
         }
     )
+    if fail_fast:
+        env.update({"UV_HTTP_RETRIES": "0", "UV_HTTP_TIMEOUT": "2", "PIP_RETRIES": "0", "PIP_TIMEOUT": "2"})
     return env
 
 

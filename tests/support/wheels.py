@@ -133,9 +133,9 @@ def _record(files: Sequence[tuple[str, bytes]], record_path: str) -> bytes:
 
 
 def _wheel_bytes(files: Mapping[str, bytes], dist_info: str) -> bytes:
-    """A wheel of ``files`` plus its RECORD: sorted entries, RECORD last."""
+    """A wheel of ``files`` plus its RECORD: sorted entries, the .dist-info last, RECORD at the end."""
     record_path = f"{dist_info}/RECORD"
-    ordered = sorted(files.items())
+    ordered = sorted(files.items(), key=lambda item: (item[0].startswith(f"{dist_info}/"), item[0]))
     return _zip([*ordered, (record_path, _record(ordered, record_path))])
 
 

@@ -1,0 +1,265 @@
+"""The lockfile: a PEP 751 ``pylock.toml`` with envspec's own data under ``[tool.envspec]``.
+
+Rendering is pure and canonical: packages sorted by name, files by file name, keys in a fixed order,
+no timestamps and no absolute paths, so the same lock value always gives the same bytes. Reading
+accepts only files whose ``[tool.envspec] format`` it knows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import tomllib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT, InlineTable, Table
+
+from envspec import __version__
+from envspec.errors import EnvspecError
+
+LOCK_FORMAT = 1
+
+
+class LockFileError(EnvspecError):
+    """A lockfile that cannot be read (missing, not TOML, not envspec's, an unknown format)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Artifact:
+    """One file of a locked release, identified by name, size and sha256 (any mirror may serve it)."""
+
+    name: str
+    url: str
+    size: int
+    sha256: str
+    upload_time: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LockedPackage:
+    name: str
+    version: str
+    index_name: str
+    index_url: str
+    wheels: tuple[Artifact, ...]
+    sdist: Artifact | None = None
+    marker: str | None = None
+
+    @property
+    def artifacts(self) -> tuple[Artifact, ...]:
+        return (*self.wheels, *((self.sdist,) if self.sdist else ()))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Lock:
+    """Everything a lockfile says; emitters read only this."""
+
+    spec_hash: str
+    name: str
+    python: str
+    platforms: tuple[str, ...]
+    resolver: str
+    resolver_version: str
+    requirements: tuple[str, ...]
+    constraints: tuple[str, ...]
+    packages: tuple[LockedPackage, ...]
+    spec: Mapping[str, Any]  # the normalized spec (defaults filled in), so emitting never reads the spec
+    facts: Mapping[str, Any]  # derived facts: torch build, CUDA, base images
+
+    @property
+    def env_id(self) -> str:
+        return environment_id(self.spec_hash, self.name, self.packages)
+
+
+def environment_id(spec_hash: str, name: str, packages: Sequence[LockedPackage]) -> str:
+    """The environment's "store path": a digest of the spec hash and every pinned artifact, plus the name.
+
+    Two locks share an id exactly when they come from the same spec and pin the same files.
+    """
+    digest = hashlib.sha256(spec_hash.encode())
+    for package in sorted(packages, key=lambda p: (p.name, p.marker or "")):
+        digest.update(f"\n{package.name}=={package.version};{package.marker or ''}".encode())
+        for artifact in package.artifacts:
+            digest.update(f"\n  {artifact.name} {artifact.size} {artifact.sha256}".encode())
+    return f"{digest.hexdigest()[:32]}-{name}"
+
+
+def _prune(value: Any) -> Any:
+    """Drop None values (TOML has no null) and empty tables, recursively; keep key order."""
+    if isinstance(value, Mapping):
+        pruned = {k: _prune(v) for k, v in value.items() if v is not None}
+        return {k: v for k, v in pruned.items() if v != {}}
+    if isinstance(value, list | tuple):
+        return [_prune(v) for v in value]
+    return value
+
+
+def _inline(mapping: Mapping[str, Any]) -> InlineTable:
+    table = tomlkit.inline_table()
+    table.update(mapping)
+    return table
+
+
+def _upload_time(text: str | None) -> datetime.datetime | None:
+    """An index's RFC 3339 upload time as a TOML date-time (PEP 751 wants one), in UTC."""
+    if not text:
+        return None
+    try:
+        when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.astimezone(datetime.UTC)
+
+
+def _upload_text(value: object) -> str | None:
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+    return value if isinstance(value, str) else None
+
+
+def _artifact(artifact: Artifact) -> Table:
+    table = tomlkit.table()
+    table["name"] = artifact.name
+    table["url"] = artifact.url
+    table["size"] = artifact.size
+    when = _upload_time(artifact.upload_time)
+    if when is not None:
+        table["upload-time"] = when
+    table["hashes"] = _inline({"sha256": artifact.sha256})
+    return table
+
+
+def _environments(platforms: Sequence[str]) -> list[str]:
+    """PEP 751 ``environments``: one marker per locked platform."""
+    from envspec.artifacts import PLATFORM_ENVIRONMENTS
+
+    out = []
+    for platform in platforms:
+        env = PLATFORM_ENVIRONMENTS[platform]
+        out.append(
+            f"sys_platform == '{env['sys_platform']}' and platform_machine == '{env['platform_machine']}'"
+        )
+    return out
+
+
+def render_lock(lock: Lock) -> str:
+    """The lockfile text: canonical, deterministic, ending in one newline."""
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("This file is generated by `envspec lock`; do not edit it by hand."))
+    doc.add(tomlkit.comment(f"environment {lock.env_id}"))
+    doc["lock-version"] = "1.0"
+    doc["environments"] = _environments(lock.platforms)
+    minor = ".".join(lock.python.split(".")[:2])
+    doc["requires-python"] = f"=={minor}.*"
+    doc["created-by"] = "envspec"
+    packages = AoT([])
+    for package in sorted(lock.packages, key=lambda p: (p.name, p.marker or "")):
+        table = tomlkit.table()
+        table["name"] = package.name
+        table["version"] = package.version
+        if package.marker:
+            table["marker"] = package.marker
+        table["index"] = package.index_url
+        if package.sdist is not None:
+            table["sdist"] = _artifact(package.sdist)
+        if package.wheels:
+            table["wheels"] = AoT([_artifact(w) for w in sorted(package.wheels, key=lambda a: a.name)])
+        tool = tomlkit.table()
+        tool["envspec"] = _inline({"index": package.index_name})
+        table["tool"] = tool
+        packages.append(table)
+    doc["packages"] = packages
+    envspec_data: dict[str, Any] = {
+        "format": LOCK_FORMAT,
+        "envspec-version": __version__,
+        "spec-hash": lock.spec_hash,
+        "env-id": lock.env_id,
+        "name": lock.name,
+        "python": lock.python,
+        "platforms": list(lock.platforms),
+        "resolver": lock.resolver,
+        "resolver-version": lock.resolver_version,
+        "requirements": list(lock.requirements),
+        "constraints": list(lock.constraints),
+        "facts": _prune(dict(lock.facts)),
+        "spec": _prune(dict(lock.spec)),
+    }
+    tool_table = tomlkit.table(is_super_table=True)
+    tool_table["envspec"] = envspec_data
+    doc["tool"] = tool_table
+    text = tomlkit.dumps(doc)
+    return text.rstrip("\n") + "\n"
+
+
+def _artifact_from(data: Mapping[str, Any]) -> Artifact:
+    return Artifact(
+        name=data["name"],
+        url=data["url"],
+        size=int(data["size"]),
+        sha256=data["hashes"]["sha256"],
+        upload_time=_upload_text(data.get("upload-time")),
+    )
+
+
+def read_spec_hash(text: str) -> str | None:
+    """Just the spec hash of a lockfile (the no-op check), or None when it is not a current envspec lock."""
+    try:
+        data = tomllib.loads(text)
+        tool = data["tool"]["envspec"]
+    except (tomllib.TOMLDecodeError, KeyError, TypeError):
+        return None
+    if tool.get("format") != LOCK_FORMAT:
+        return None
+    value = tool.get("spec-hash")
+    return value if isinstance(value, str) else None
+
+
+def parse_lock(text: str, file: str) -> Lock:
+    """Read a lockfile written by :func:`render_lock`."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise LockFileError(f"{file}: not valid TOML: {exc}") from None
+    tool = data.get("tool", {}).get("envspec")
+    if not isinstance(tool, dict):
+        raise LockFileError(
+            f"{file}: not an envspec lock (no [tool.envspec] table)", hint="make it with `envspec lock`"
+        )
+    if tool.get("format") != LOCK_FORMAT:
+        raise LockFileError(
+            f"{file}: lock format {tool.get('format')!r} is not one this envspec reads ({LOCK_FORMAT})",
+            hint="re-lock with this version of envspec",
+        )
+    try:
+        packages = tuple(
+            LockedPackage(
+                name=p["name"],
+                version=p["version"],
+                index_name=p.get("tool", {}).get("envspec", {}).get("index", ""),
+                index_url=p.get("index", ""),
+                wheels=tuple(_artifact_from(w) for w in p.get("wheels", [])),
+                sdist=_artifact_from(p["sdist"]) if "sdist" in p else None,
+                marker=p.get("marker"),
+            )
+            for p in data.get("packages", [])
+        )
+        return Lock(
+            spec_hash=tool["spec-hash"],
+            name=tool["name"],
+            python=tool["python"],
+            platforms=tuple(tool["platforms"]),
+            resolver=tool["resolver"],
+            resolver_version=tool["resolver-version"],
+            requirements=tuple(tool["requirements"]),
+            constraints=tuple(tool["constraints"]),
+            packages=packages,
+            spec=tool.get("spec", {}),
+            facts=tool.get("facts", {}),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise LockFileError(f"{file}: a required lock field is missing or malformed: {exc}") from None
