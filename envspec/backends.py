@@ -186,7 +186,7 @@ class PipTools:
         requirements, constraints, output = _write_inputs(request, workdir)
         if request.constraints:
             requirements.write_text(requirements.read_text() + f"-c {constraints.name}\n", encoding="utf-8")
-        pip_args = ["--no-cache-dir"]
+        pip_args = ["--no-cache-dir", "--retries", "0"]
         if not request.allow_builds:
             pip_args += ["--only-binary", ":all:"]
         for host in request.trusted_hosts:

@@ -246,6 +246,32 @@ def lock(
     )
 
 
+@app.command()
+def diff(
+    old: Annotated[Path, typer.Argument(help="The older lockfile.", show_default=False)],
+    new: Annotated[Path, typer.Argument(help="The newer lockfile.", show_default=False)],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
+) -> None:
+    """Show what changed between two locks, the changes that matter most first (exit 1 if any)."""
+    from envspec.diff import diff_locks, render_diff_json, render_diff_text
+    from envspec.lockfile import parse_lock
+
+    def read(path: Path) -> str:
+        try:
+            return path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(f"{path}: no such file", hint="`envspec lock SPEC` writes one") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{path}: cannot read: {exc}") from None
+
+    result = diff_locks(parse_lock(read(old), str(old)), parse_lock(read(new), str(new)))
+    if as_json:
+        sys.stdout.write(render_diff_json(result))
+    else:
+        _out().print(render_diff_text(result, str(old), str(new)), end="")
+    _finish(ExitCode.OK if result.empty else ExitCode.DIFFERS)
+
+
 @contextlib.contextmanager
 def _exclusive(target: Path) -> Iterator[None]:
     """Serialise concurrent locks of one file: an advisory lock on its directory."""

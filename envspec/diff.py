@@ -252,7 +252,7 @@ def _value_changes(
     after = {p: v for p, v in _flatten(new) if not _covered(p, covered)}
     out = []
     for path in sorted(before.keys() | after.keys()):
-        if before.get(path) != after.get(path):
+        if _show(before.get(path)) != _show(after.get(path)):  # so that true differs from 1
             out.append(ValueChange(format_path((*prefix, *path)), before.get(path), after.get(path)))
     return out
 
@@ -303,7 +303,7 @@ def _mirror_changes(old: Lock, new: Lock) -> tuple[list[MirrorChange], ValueChan
 
 
 def _simple(key: str, old: Value, new: Value) -> ValueChange | None:
-    return ValueChange(key, old, new) if old != new else None
+    return ValueChange(key, old, new) if _show(old) != _show(new) else None
 
 
 # --- highlights --------------------------------------------------------------------------------

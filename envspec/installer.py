@@ -44,6 +44,8 @@ def hermetic_env(
             "UV_NO_CONFIG": "1",
             "UV_NO_PROGRESS": "1",
             "UV_PYTHON_DOWNLOADS": "never",
+            # the resolvers only ever talk to envspec's loopback router, which retries the mirrors itself
+            "UV_HTTP_RETRIES": "0",
             "PYTHONUTF8": "1",
         }
     )

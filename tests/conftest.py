@@ -23,3 +23,11 @@ def compat() -> Compat:
 def ctx() -> LintContext:
     """A fixed machine (2 cores) so that lint results do not depend on where tests run."""
     return LintContext(cores=2)
+
+
+LAST_MARKERS = ("network", "container")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run tests that leave the machine or build images last, so fast feedback comes first."""
+    items.sort(key=lambda item: any(item.get_closest_marker(m) for m in LAST_MARKERS))

@@ -132,3 +132,32 @@ def test_internal_errors_are_reported_not_dumped(
     err = capsys.readouterr().err
     assert "internal error: RuntimeError: boom" in err
     assert "Traceback" not in err
+
+
+def test_diff_exit_codes(tmp_path: Path) -> None:
+    from envspec.lockfile import Artifact, Lock, LockedPackage, render_lock
+
+    def lock(version: str) -> Path:
+        wheel = f"a-{version}-py3-none-any.whl"
+        package = LockedPackage(
+            "a", version, "default", "https://i.invalid/", (Artifact(wheel, "u", 1, "0" * 64),)
+        )
+        value = Lock("sha256:x", "demo", "3.11", ("linux-x86_64",), "uv", "1", (), (), (package,), {}, {})
+        path = tmp_path / f"{version}.toml"
+        path.write_text(render_lock(value))
+        return path
+
+    old, new = lock("1.0"), lock("1.1")
+    same = envspec("diff", str(old), str(old))
+    assert same.returncode == 0
+    assert "no differences" in same.stdout
+    changed = envspec("diff", "--json", str(old), str(new))
+    assert changed.returncode == 1
+    assert json.loads(changed.stdout)
+    assert "a 1.0 -> 1.1" in envspec("diff", str(old), str(new)).stdout
+    missing = envspec("diff", str(old), str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2
+    assert "no such file" in missing.stderr
+    foreign = tmp_path / "foreign.toml"
+    foreign.write_text('lock-version = "1.0"\n')
+    assert envspec("diff", str(old), str(foreign)).returncode == 2

@@ -307,3 +307,69 @@ def test_invalid_spec_is_reported_not_locked(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "version-not-string" in result.stderr
     assert not (tmp_path / "lock.toml").exists()
+
+
+LOCAL_TORCH = Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
+TORCH_DEPENDENCY_STUBS = {
+    "filelock": "3.16.0",
+    "typing-extensions": "4.12.2",
+    "setuptools": "80.0.0",
+    "sympy": "1.14.0",
+    "networkx": "3.4.2",
+    "jinja2": "3.1.4",
+    "fsspec": "2024.10.0",
+}
+
+
+@pytest.mark.skipif(
+    not LOCAL_TORCH.exists(), reason=f"the CPU torch wheel is not on this machine ({LOCAL_TORCH})"
+)
+def test_torch_cpu_build_from_a_scoped_index(tmp_path: Path) -> None:
+    import hashlib
+
+    from tests.support.wheels import build_wheel
+
+    torch_root = tmp_path / "pytorch"
+    torch_root.mkdir()
+    (torch_root / LOCAL_TORCH.name).symlink_to(LOCAL_TORCH)
+    general = tmp_path / "general"
+    general.mkdir()
+    for name, version in TORCH_DEPENDENCY_STUBS.items():
+        build_wheel(general, name, version)  # stand-ins: resolution needs names and versions only
+    with serve_index(general) as mirror, serve_index(torch_root) as pytorch:
+        extra = '[torch]\nversion = "2.13.0"\nvariant = "cpu"\nindex = "pt"\n'
+        extra += f'[[mirrors]]\nname = "pt"\nurl = "{pytorch.url}"\ntrusted = true\n'
+        spec = write_spec(tmp_path / "t.toml", [("general", mirror.url)], [], extra)
+        out = tmp_path / "lock.toml"
+        result = envspec("lock", str(spec), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        torch_files = [f for f in pytorch.requested_files() if not f.endswith(".metadata")]
+    assert torch_files == []  # the hash came from the index page: the 190 MB wheel was never fetched
+    lock = parse_lock(out.read_text(), "lock")
+    by_name = {p.name: p for p in lock.packages}
+    torch = by_name["torch"]
+    assert torch.version == "2.13.0+cpu"
+    assert torch.index_name == "pt"
+    assert torch.wheels[0].sha256 == hashlib.sha256(LOCAL_TORCH.read_bytes()).hexdigest()
+    assert torch.wheels[0].size == LOCAL_TORCH.stat().st_size
+    assert {name for name in by_name if name != "torch"} == set(TORCH_DEPENDENCY_STUBS)
+    assert all(p.index_name == "general" for n, p in by_name.items() if n != "torch")
+    assert lock.facts["torch"]["variant"] == "cpu"
+    assert lock.requirements[0] == "torch==2.13.0+cpu"
+
+
+@pytest.mark.network
+def test_lock_against_the_real_default_index(tmp_path: Path) -> None:
+    spec = tmp_path / "net.toml"
+    spec.write_text('[env]\nname = "net"\npython = "3.11"\n[packages]\npython = ["six==1.16.0"]\n')
+    env = {k: v for k, v in os.environ.items() if k != "ENVSPEC_DEFAULT_INDEX"}
+    out = tmp_path / "lock.toml"
+    result = envspec("lock", str(spec), "-o", str(out), env=env)
+    if result.returncode != 0 and "no mirror could serve" in result.stderr:
+        pytest.skip(f"the default index is not reachable from here: {result.stderr.strip()}")
+    assert result.returncode == 0, result.stderr
+    lock = parse_lock(out.read_text(), "lock")
+    (six,) = lock.packages
+    assert (six.name, six.version, six.index_name) == ("six", "1.16.0", "default")
+    assert [w.name for w in six.wheels] == ["six-1.16.0-py2.py3-none-any.whl"]
+    Pylock.from_dict(tomllib.loads(out.read_text())).validate()
