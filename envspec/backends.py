@@ -8,6 +8,7 @@ files only to hash them.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -69,6 +70,15 @@ class Resolver(Protocol):
         ...
 
     def resolve(self, request: ResolveRequest, workdir: Path) -> tuple[Pin, ...]: ...
+
+
+def ca_bundle() -> str | None:
+    """A CA bundle the user points TLS clients at (pip has its own setting; hermetic runs drop it)."""
+    for key in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "PIP_CERT"):
+        value = os.environ.get(key)
+        if value and Path(value).is_file():
+            return value
+    return None
 
 
 def host_platform() -> str | None:
@@ -187,6 +197,9 @@ class PipTools:
         if request.constraints:
             requirements.write_text(requirements.read_text() + f"-c {constraints.name}\n", encoding="utf-8")
         pip_args = ["--no-cache-dir", "--retries", "0"]
+        bundle = ca_bundle()
+        if bundle:
+            pip_args += ["--cert", bundle]
         if not request.allow_builds:
             pip_args += ["--only-binary", ":all:"]
         for host in request.trusted_hosts:

@@ -90,7 +90,8 @@ class IndexClient:
         session: requests.Session | None = getattr(self._local, "session", None)
         if session is None:
             session = requests.Session()
-            session.trust_env = False  # no proxy or netrc settings from the environment
+            # trust_env keeps the user's network settings (proxies, a CA bundle in REQUESTS_CA_BUNDLE);
+            # which indexes are consulted is decided by the plan alone
             session.headers["User-Agent"] = USER_AGENT
             self._local.session = session
         return session

@@ -28,6 +28,12 @@ def ctx() -> LintContext:
 LAST_MARKERS = ("network", "container")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", help="rewrite golden files (committed locks, emitted files)"
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run tests that leave the machine or build images last, so fast feedback comes first."""
     items.sort(key=lambda item: any(item.get_closest_marker(m) for m in LAST_MARKERS))

@@ -1,0 +1,639 @@
+"""What ``envspec lock`` costs on top of the resolvers it runs, measured on one loopback mirror.
+
+Run from the repository root::
+
+    .venv/bin/python -m benchmarks.bench_lock --reps 5 --json /tmp/bench.json
+
+The benchmark generates a synthetic package graph (about 80 projects in layers, each depending on 2-3
+projects of the next layer, some with several versions, a version conflict that needs backtracking
+and a few projects with platform wheels only), builds its wheels with ``tests.support.wheels`` and
+serves them with ``tests.support.index`` on 127.0.0.1. Every case then locks the same requirements
+against that one mirror, with pip and uv configuration switched off (``isolated_env``), so that
+nothing but 127.0.0.1 is ever contacted:
+
+- bare ``pip-compile --generate-hashes`` and bare ``uv pip compile --generate-hashes``, each with a
+  fresh cache per run (the reference a user would otherwise run by hand);
+- ``envspec lock --resolver pip-tools`` and ``envspec lock --resolver uv`` into a fresh output file
+  per run (so that each run resolves);
+- the no-op re-lock (the lock is already fresh) and, for reference, interpreter start-up
+  (``python -c pass``, ``python -m envspec --version``) and both bare tools without hashes.
+
+Every case is run once to warm up and then ``--reps`` times; the cases are interleaved within a rep,
+in an order that rotates from rep to rep, so that a burst of load on a shared machine touches every
+case rather than one. The pins of every run are parsed and compared across all four lockers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import random
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from envspec.backends import UV_PLATFORMS, host_platform
+from tests.support.index import serve_index
+from tests.support.isolation import isolated_env, uv_executable
+from tests.support.wheels import build_wheel
+
+LAYERS = (6, 12, 18, 22, 22)
+"""Projects per layer, top first: 80 in all; the top layer is what the spec requires."""
+SEED = 751
+"""The graph is a pure function of this seed and the host's Python and platform."""
+PREFIX = "bench"
+NOOP_GOAL_S = 0.3
+OVERHEAD_GOAL = 1.10
+RUN_TIMEOUT_S = 900
+PLATFORM_MACHINES = {"linux-x86_64": "x86_64", "linux-aarch64": "aarch64"}
+
+Pins = dict[str, str]
+Hashes = dict[str, frozenset[str]]
+
+
+# --------------------------------------------------------------------------------------------------
+# the synthetic graph
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Release:
+    version: str
+    requires: tuple[str, ...]
+    requires_python: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Project:
+    name: str
+    layer: int
+    releases: tuple[Release, ...]
+    tags: tuple[str, ...] = ("py3-none-any",)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Graph:
+    projects: tuple[Project, ...]
+    top: tuple[str, ...]
+    files: int
+    multi_version: int
+    platform_only: int
+
+
+def _platform_tags(python: str, machine: str) -> tuple[str, ...]:
+    """Binary-only wheels: this host's CPython on Linux, plus tags no Linux x86_64 3.11 lock may take."""
+    cp = "cp" + python.replace(".", "")
+    other = "aarch64" if machine == "x86_64" else "x86_64"
+    return (
+        f"{cp}-{cp}-manylinux_2_17_{machine}.manylinux2014_{machine}",
+        f"{cp}-{cp}-manylinux_2_17_{other}.manylinux2014_{other}",
+        f"{cp}-{cp}-macosx_11_0_arm64",
+        f"{cp}-{cp}-win_amd64",
+        "cp399-cp399-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    )
+
+
+def design_graph(python: str, machine: str, seed: int = SEED) -> tuple[tuple[Project, ...], tuple[str, ...]]:
+    """The layered graph: every project of layer k+1 is required by at least one project of layer k.
+
+    About one project in five below the top has releases 1.0, 1.1 and 2.0, required as ``>=1.0`` or
+    ``>=1.0,<2`` (so the resolver has choices); some of those have a 2.0 that needs Python >= 3.12,
+    which a 3.11 lock must skip. One conflict forces backtracking: project A (one release) requires
+    ``B<2`` while project C 1.1 and 2.0 require ``B>=2``, so only C 1.0 fits. A few projects ship
+    platform wheels only.
+    """
+    rng = random.Random(seed)
+    names = [[f"{PREFIX}-l{layer}-{i:02d}" for i in range(size)] for layer, size in enumerate(LAYERS)]
+    below_top = [n for layer in names[1:] for n in layer]
+    multi = set(rng.sample(below_top, len(below_top) // 5))
+    gated = {n for n in sorted(multi) if rng.random() < 0.3}
+    platform_only = set(rng.sample(sorted(set(below_top) - multi), 7))
+
+    # the backtracking conflict, between layers 1 and 2
+    multi_l1 = sorted(n for n in names[1] if n in multi)
+    multi_l2 = sorted(n for n in names[2] if n in multi and n not in gated)
+    single_l1 = sorted(n for n in names[1] if n not in multi)
+    if not (multi_l1 and multi_l2 and single_l1):
+        raise RuntimeError("the seed gives no project for the backtracking conflict; change SEED")
+    conflict_a, conflict_b, conflict_c = single_l1[0], multi_l2[0], multi_l1[0]
+
+    children: dict[str, list[str]] = {}
+    for layer in range(len(LAYERS) - 1):
+        parents, kids = names[layer], names[layer + 1]
+        picked: dict[str, list[str]] = {p: [] for p in parents}
+        for j, kid in enumerate(kids):  # coverage: every kid has a parent
+            picked[parents[j % len(parents)]].append(kid)
+        for parent in parents:
+            want = rng.choice((2, 3))
+            spare = [k for k in kids if k not in picked[parent]]
+            rng.shuffle(spare)
+            while len(picked[parent]) < want and spare:
+                picked[parent].append(spare.pop())
+            children[parent] = sorted(picked[parent])
+    if conflict_b not in children[conflict_a]:
+        children[conflict_a] = sorted([*children[conflict_a], conflict_b])
+
+    def requirement(parent: str, child: str) -> str:
+        if parent == conflict_a and child == conflict_b:
+            return f"{child}>=1.0,<2"
+        if child in multi:
+            return f"{child}{rng.choice(('>=1.0', '>=1.0,<2'))}"
+        return f"{child}>=1.0"
+
+    projects: list[Project] = []
+    for layer, layer_names in enumerate(names):
+        for name in layer_names:
+            requires = tuple(requirement(name, c) for c in children.get(name, ()))
+            if name in multi:
+                conflict = (f"{conflict_b}>=2",) if name == conflict_c else ()
+                releases = (
+                    Release("1.0", requires),
+                    Release("1.1", requires + conflict),
+                    Release("2.0", requires + conflict, ">=3.12" if name in gated else None),
+                )
+            else:
+                releases = (Release("1.0", requires),)
+            tags = _platform_tags(python, machine) if name in platform_only else ("py3-none-any",)
+            projects.append(Project(name, layer, releases, tags))
+    return tuple(projects), tuple(names[0])
+
+
+def build_graph(root: Path, python: str, machine: str) -> Graph:
+    projects, top = design_graph(python, machine)
+    files = 0
+    for project in projects:
+        for release in project.releases:
+            for tag in project.tags:
+                build_wheel(
+                    root,
+                    project.name,
+                    release.version,
+                    requires=release.requires,
+                    requires_python=release.requires_python,
+                    tag=tag,
+                )
+                files += 1
+    return Graph(
+        projects=projects,
+        top=top,
+        files=files,
+        multi_version=sum(len(p.releases) > 1 for p in projects),
+        platform_only=sum(p.tags != ("py3-none-any",) for p in projects),
+    )
+
+
+def write_spec(path: Path, mirror_url: str, python: str, target: str, top: Sequence[str]) -> None:
+    requirements = ", ".join(json.dumps(name) for name in top)
+    path.write_text(
+        f'[env]\nname = "bench"\npython = "{python}"\nplatforms = ["{target}"]\n\n'
+        f'[[mirrors]]\nname = "loopback"\nurl = "{mirror_url}"\ntrusted = true\n\n'
+        "[network]\ntimeout = 10\nretries = 0\n\n"
+        f"[packages]\npython = [{requirements}]\n",
+        encoding="utf-8",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# reading what the lockers wrote
+
+
+def parse_requirements_txt(text: str) -> tuple[Pins, Hashes]:
+    """``name==version`` pins and their ``--hash=sha256:`` values from a compiled requirements file."""
+    pins: Pins = {}
+    hashes: dict[str, frozenset[str]] = {}
+    for raw in text.replace("\\\n", " ").splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        words = line.split()
+        spec = " ".join(w for w in words if not w.startswith("--hash="))
+        spec = spec.split(" #", 1)[0]
+        try:
+            requirement = Requirement(spec)
+        except InvalidRequirement:
+            raise ValueError(f"unreadable line in compiled requirements: {raw!r}") from None
+        specifiers = list(requirement.specifier)
+        if len(specifiers) != 1 or specifiers[0].operator != "==":
+            raise ValueError(f"unpinned line in compiled requirements: {raw!r}")
+        name = canonicalize_name(requirement.name)
+        pins[name] = specifiers[0].version
+        hashes[name] = frozenset(
+            w.removeprefix("--hash=sha256:") for w in words if w.startswith("--hash=sha256:")
+        )
+    return pins, hashes
+
+
+def parse_pylock(text: str) -> tuple[Pins, Hashes]:
+    """Pins and the sha256 of every file listed per package in a PEP 751 lock."""
+    data = tomllib.loads(text)
+    pins: Pins = {}
+    hashes: dict[str, frozenset[str]] = {}
+    for package in data.get("packages", []):
+        name = canonicalize_name(str(package["name"]))
+        pins[name] = str(package["version"])
+        files = [*package.get("wheels", []), *([package["sdist"]] if "sdist" in package else [])]
+        hashes[name] = frozenset(str(f["hashes"]["sha256"]) for f in files)
+    return pins, hashes
+
+
+# --------------------------------------------------------------------------------------------------
+# cases
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Invocation:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    output: Path | None  # the file whose pins are checked, if any
+    expect_stderr: str | None = None  # text that must appear on stderr (the no-op says "up to date")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Case:
+    key: str
+    label: str
+    make: Callable[[Path], Invocation]
+    output_format: str | None = None  # "requirements" or "pylock"
+    reference: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class Outcome:
+    times: list[float] = dataclasses.field(default_factory=list)
+    pins: Pins | None = None
+    hashes: Hashes | None = None
+    inconsistent_runs: int = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Setup:
+    mirror_url: str
+    spec: Path
+    requirements_in: Path
+    noop_lock: Path
+    python: str
+    uv_platform: str
+    uv: str
+
+
+def make_cases(s: Setup) -> list[Case]:
+    py = sys.executable
+
+    def pip_compile(hashes: bool) -> Callable[[Path], Invocation]:
+        def make(work: Path) -> Invocation:
+            out = work / "requirements.txt"
+            argv = [py, "-m", "piptools", "compile", *(["--generate-hashes"] if hashes else [])]
+            argv += ["--quiet", "--no-header", "--no-annotate", "--strip-extras"]
+            argv += ["--index-url", s.mirror_url, "--cache-dir", str(work / "piptools-cache")]
+            argv += ["--output-file", str(out), str(s.requirements_in)]
+            env = {**isolated_env(), "PIP_CACHE_DIR": str(work / "pip-cache")}
+            return Invocation(argv, env, work, out)
+
+        return make
+
+    def uv_compile(hashes: bool) -> Callable[[Path], Invocation]:
+        def make(work: Path) -> Invocation:
+            out = work / "requirements.txt"
+            argv = [s.uv, "pip", "compile", *(["--generate-hashes"] if hashes else [])]
+            argv += ["--no-config", "--quiet", "--no-header", "--no-annotate"]
+            argv += ["--index-url", s.mirror_url, "--python-version", s.python]
+            argv += ["--python-platform", s.uv_platform, "--cache-dir", str(work / "uv-cache")]
+            argv += ["--output-file", str(out), str(s.requirements_in)]
+            return Invocation(argv, isolated_env(), work, out)
+
+        return make
+
+    def envspec_lock(resolver: str) -> Callable[[Path], Invocation]:
+        def make(work: Path) -> Invocation:
+            out = work / "pylock.toml"
+            argv = [py, "-m", "envspec", "lock", str(s.spec), "-o", str(out), "--resolver", resolver]
+            return Invocation(argv, isolated_env(), work, out)
+
+        return make
+
+    def noop(work: Path) -> Invocation:
+        argv = [py, "-m", "envspec", "lock", str(s.spec), "-o", str(s.noop_lock), "--resolver", "uv"]
+        return Invocation(argv, isolated_env(), work, None, expect_stderr="up to date")
+
+    def command(*argv: str) -> Callable[[Path], Invocation]:
+        return lambda work: Invocation(list(argv), isolated_env(), work, None)
+
+    return [
+        Case("pip-compile", "bare pip-compile --generate-hashes", pip_compile(True), "requirements"),
+        Case("uv", "bare uv pip compile --generate-hashes", uv_compile(True), "requirements"),
+        Case("envspec-pip-tools", "envspec lock --resolver pip-tools", envspec_lock("pip-tools"), "pylock"),
+        Case("envspec-uv", "envspec lock --resolver uv", envspec_lock("uv"), "pylock"),
+        Case("noop", "envspec lock, lock already fresh (no-op)", noop),
+        Case("pip-compile-nohash", "bare pip-compile, no hashes", pip_compile(False), "requirements", True),
+        Case("uv-nohash", "bare uv pip compile, no hashes", uv_compile(False), "requirements", True),
+        Case("python", "python -c pass", command(py, "-c", "pass"), reference=True),
+        Case(
+            "envspec-version", "python -m envspec --version", command(py, "-m", "envspec", "--version"), True
+        ),
+    ]
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def run_once(case: Case, scratch: Path, outcome: Outcome, *, record: bool) -> None:
+    work = Path(tempfile.mkdtemp(prefix=f"{case.key}-", dir=scratch))
+    try:
+        inv = case.make(work)
+        start = time.perf_counter()
+        result = subprocess.run(
+            inv.argv,
+            cwd=inv.cwd,
+            env=inv.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+        elapsed = time.perf_counter() - start
+        if result.returncode != 0:
+            raise BenchError(
+                f"{case.label} failed (exit {result.returncode}): {shlex.join(inv.argv)}\n"
+                + (result.stderr + result.stdout)[-3000:]
+            )
+        if inv.expect_stderr is not None and inv.expect_stderr not in result.stderr:
+            raise BenchError(f"{case.label}: expected {inv.expect_stderr!r} on stderr, got {result.stderr!r}")
+        if inv.output is not None:
+            text = inv.output.read_text(encoding="utf-8")
+            parsed = parse_pylock(text) if case.output_format == "pylock" else parse_requirements_txt(text)
+            if outcome.pins is None:
+                outcome.pins, outcome.hashes = parsed
+            elif parsed != (outcome.pins, outcome.hashes):
+                outcome.inconsistent_runs += 1
+        if record:
+            outcome.times.append(elapsed)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# checks and report
+
+
+def pin_differences(outcomes: Mapping[str, Outcome], labels: Mapping[str, str]) -> list[str]:
+    """One line per project whose pin is not the same in every locker's output."""
+    locked = {key: o.pins for key, o in outcomes.items() if o.pins is not None}
+    names = sorted({n for pins in locked.values() for n in pins})
+    lines: list[str] = []
+    for name in names:
+        versions = {key: pins.get(name, "-") for key, pins in locked.items()}
+        if len(set(versions.values())) > 1:
+            lines.append(f"{name}: " + ", ".join(f"{labels[k]} {v}" for k, v in versions.items()))
+    return lines
+
+
+def hash_problems(outcomes: Mapping[str, Outcome]) -> list[str]:
+    """envspec records per pin only the files the target can install; each must be hashed the same
+    way the bare tool of the same resolver hashed it."""
+    problems: list[str] = []
+    for ours, theirs in (("envspec-pip-tools", "pip-compile"), ("envspec-uv", "uv")):
+        mine, bare = outcomes[ours].hashes or {}, outcomes[theirs].hashes or {}
+        for name, digests in sorted(mine.items()):
+            if not digests:
+                problems.append(f"{ours}: {name} has no hash")
+            elif not digests <= bare.get(name, frozenset()):
+                problems.append(f"{ours}: {name} has a sha256 that bare {theirs} did not list")
+    return problems
+
+
+def summary(times: Sequence[float]) -> dict[str, float]:
+    return {"median": statistics.median(times), "min": min(times), "max": max(times)}
+
+
+def ratios(outcomes: Mapping[str, Outcome], ours: str, theirs: str) -> dict[str, float]:
+    a, b = outcomes[ours].times, outcomes[theirs].times
+    return {
+        "median": statistics.median(a) / statistics.median(b),
+        "min": min(a) / min(b),
+        "paired-median": statistics.median(x / y for x, y in zip(a, b, strict=True)),
+    }
+
+
+def tool_versions(uv: str) -> dict[str, str]:
+    def first_line(argv: list[str]) -> str:
+        done = subprocess.run(argv, capture_output=True, text=True, env=isolated_env(), check=False)
+        return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else "?"
+
+    return {
+        "python": platform.python_version(),
+        "pip-tools": first_line([sys.executable, "-m", "piptools", "--version"]),
+        "pip": first_line([sys.executable, "-m", "pip", "--version"]).split(" from ")[0],
+        "uv": first_line([uv, "--version"]),
+        "envspec": first_line([sys.executable, "-m", "envspec", "--version"]),
+    }
+
+
+def load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds:8.3f}"
+
+
+def render(report: dict[str, object], cases: Sequence[Case], outcomes: Mapping[str, Outcome]) -> str:
+    lines: list[str] = []
+    width = max(len(c.label) for c in cases) + 2
+    lines.append(f"{'case':<{width}}{'median s':>9}{'min s':>9}{'max s':>9}")
+    for case in cases:
+        if case.key == "pip-compile-nohash":
+            lines.append("reference:")
+        s = summary(outcomes[case.key].times)
+        lines.append(f"{case.label:<{width}}{fmt_s(s['median'])} {fmt_s(s['min'])} {fmt_s(s['max'])}")
+    lines.append("")
+    lines.append(f"{'ratio':<{width}}{'median':>9}{'min':>9}{'paired':>9}  goal <= {OVERHEAD_GOAL:.2f}")
+    ratio_table = report["ratios"]
+    assert isinstance(ratio_table, dict)
+    for label, key in (
+        ("envspec pip-tools / bare pip-compile", "envspec-pip-tools/pip-compile"),
+        ("envspec uv / bare uv", "envspec-uv/uv"),
+    ):
+        r = ratio_table[key]
+        verdict = "met" if r["median"] <= OVERHEAD_GOAL else "NOT met"
+        lines.append(f"{label:<{width}}{r['median']:9.2f}{r['min']:9.2f}{r['paired-median']:9.2f}  {verdict}")
+    noop = statistics.median(outcomes["noop"].times)
+    verdict = "met" if noop <= NOOP_GOAL_S else "NOT met"
+    lines.append(f"{'no-op re-lock (median)':<{width}}{noop:9.3f} s{'':17}goal <= {NOOP_GOAL_S} s: {verdict}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------------
+# main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--reps", type=int, default=5, help="measured runs per case (default 5)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers to PATH as JSON")
+    args = parser.parse_args(argv)
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+
+    target = host_platform()
+    if target is None or target not in PLATFORM_MACHINES:
+        print(
+            f"this benchmark runs on Linux x86_64 or aarch64 only, not {platform.platform()}", file=sys.stderr
+        )
+        return 2
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    uv = uv_executable()
+    started = datetime.datetime.now(datetime.UTC)
+    load_before = load()
+
+    with tempfile.TemporaryDirectory(prefix="envspec-bench-") as tmp:
+        root, scratch = Path(tmp) / "index", Path(tmp) / "runs"
+        scratch.mkdir()
+        graph = build_graph(root, python, PLATFORM_MACHINES[target])
+        with serve_index(root) as index:
+            spec = Path(tmp) / "bench.toml"
+            write_spec(spec, index.url, python, target, graph.top)
+            requirements_in = Path(tmp) / "requirements.in"
+            requirements_in.write_text("".join(f"{n}\n" for n in graph.top), encoding="utf-8")
+            setup = Setup(
+                mirror_url=index.url,
+                spec=spec,
+                requirements_in=requirements_in,
+                noop_lock=Path(tmp) / "pylock.noop.toml",
+                python=python,
+                uv_platform=UV_PLATFORMS[target],
+                uv=uv,
+            )
+            cases = make_cases(setup)
+            outcomes = {c.key: Outcome() for c in cases}
+            versions = tool_versions(uv)
+            print(
+                f"graph: {len(graph.projects)} projects, {graph.files} wheels, {graph.multi_version} with"
+                f" several versions, {graph.platform_only} with platform wheels only; mirror {index.url}",
+                file=sys.stderr,
+            )
+            # the no-op case needs a fresh lock to start from
+            prime = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "envspec",
+                    "lock",
+                    str(spec),
+                    "-o",
+                    str(setup.noop_lock),
+                    "--resolver",
+                    "uv",
+                ],
+                cwd=tmp,
+                env=isolated_env(),
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=RUN_TIMEOUT_S,
+            )
+            if prime.returncode != 0:
+                raise BenchError(f"the first envspec lock failed:\n{prime.stderr[-3000:]}")
+            try:
+                for case in cases:
+                    print(f"warm-up: {case.label}", file=sys.stderr)
+                    run_once(case, scratch, outcomes[case.key], record=False)
+                for rep in range(args.reps):
+                    order = cases[rep % len(cases) :] + cases[: rep % len(cases)]
+                    print(f"rep {rep + 1}/{args.reps}", file=sys.stderr)
+                    for case in order:
+                        run_once(case, scratch, outcomes[case.key], record=True)
+            except BenchError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 1
+            if index.errors:
+                print(f"warning: the index server raised: {index.errors[:3]}", file=sys.stderr)
+    load_after = load()
+
+    labels = {c.key: c.label for c in cases}
+    lockers = ("pip-compile", "uv", "envspec-pip-tools", "envspec-uv")
+    differences = pin_differences({k: outcomes[k] for k in lockers}, labels)
+    problems = hash_problems(outcomes)
+    inconsistent = {k: o.inconsistent_runs for k, o in outcomes.items() if o.inconsistent_runs}
+    locked = outcomes["envspec-uv"].pins or {}
+    report: dict[str, object] = {
+        "date": started.isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "-m", "benchmarks.bench_lock", *(argv or sys.argv[1:])]),
+        "reps": args.reps,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load-average-before": load_before,
+            "load-average-after": load_after,
+        },
+        "versions": versions,
+        "graph": {
+            "projects": len(graph.projects),
+            "wheels": graph.files,
+            "multi-version": graph.multi_version,
+            "platform-only": graph.platform_only,
+            "top": list(graph.top),
+            "pins": len(locked),
+        },
+        "cases": {
+            c.key: {"label": c.label, "times": outcomes[c.key].times, **summary(outcomes[c.key].times)}
+            for c in cases
+        },
+        "ratios": {
+            "envspec-pip-tools/pip-compile": ratios(outcomes, "envspec-pip-tools", "pip-compile"),
+            "envspec-uv/uv": ratios(outcomes, "envspec-uv", "uv"),
+        },
+        "goals": {"overhead-ratio": OVERHEAD_GOAL, "noop-seconds": NOOP_GOAL_S},
+        "pins-agree": not differences,
+        "pin-differences": differences,
+        "hash-problems": problems,
+        "inconsistent-runs": inconsistent,
+    }
+
+    print()
+    print(
+        f"envspec lock benchmark, {report['date']}, {args.reps} reps after 1 warm-up, "
+        f"{len(graph.projects)} projects / {graph.files} wheels on a loopback mirror"
+    )
+    print(", ".join(f"{k} {v}" for k, v in versions.items()))
+    print(
+        f"NOTE: this machine is shared and noisy ({os.cpu_count()} CPUs, load average {load_before} before,"
+        f" {load_after} after): absolute seconds vary from run to run; compare the ratios."
+    )
+    print()
+    print(render(report, cases, outcomes))
+    print()
+    if differences:
+        print(f"WARNING: the lockers disagree on {len(differences)} pins:")
+        for line in differences:
+            print(f"  {line}")
+    else:
+        print(f"pins: all four lockers agree on the same {len(locked)} pins")
+    for line in problems:
+        print(f"WARNING: {line}")
+    for key, count in inconsistent.items():
+        print(f"WARNING: {labels[key]} locked different pins or hashes in {count} of its runs")
+
+    if args.json is not None:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        print(f"numbers written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
