@@ -115,7 +115,7 @@ def design_graph(python: str, machine: str, seed: int = SEED) -> tuple[tuple[Pro
     ``B<2`` while project C 1.1 and 2.0 require ``B>=2``, so only C 1.0 fits. A few projects ship
     platform wheels only.
     """
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - reproducible, not secret
     names = [[f"{PREFIX}-l{layer}-{i:02d}" for i in range(size)] for layer, size in enumerate(LAYERS)]
     below_top = [n for layer in names[1:] for n in layer]
     multi = set(rng.sample(below_top, len(below_top) // 5))
@@ -157,6 +157,7 @@ def design_graph(python: str, machine: str, seed: int = SEED) -> tuple[tuple[Pro
     for layer, layer_names in enumerate(names):
         for name in layer_names:
             requires = tuple(requirement(name, c) for c in children.get(name, ()))
+            releases: tuple[Release, ...]
             if name in multi:
                 conflict = (f"{conflict_b}>=2",) if name == conflict_c else ()
                 releases = (
@@ -338,11 +339,22 @@ def make_cases(s: Setup) -> list[Case]:
         Case("envspec-pip-tools", "envspec lock --resolver pip-tools", envspec_lock("pip-tools"), "pylock"),
         Case("envspec-uv", "envspec lock --resolver uv", envspec_lock("uv"), "pylock"),
         Case("noop", "envspec lock, lock already fresh (no-op)", noop),
-        Case("pip-compile-nohash", "bare pip-compile, no hashes", pip_compile(False), "requirements", True),
-        Case("uv-nohash", "bare uv pip compile, no hashes", uv_compile(False), "requirements", True),
+        Case(
+            "pip-compile-nohash",
+            "bare pip-compile, no hashes",
+            pip_compile(False),
+            "requirements",
+            reference=True,
+        ),
+        Case(
+            "uv-nohash", "bare uv pip compile, no hashes", uv_compile(False), "requirements", reference=True
+        ),
         Case("python", "python -c pass", command(py, "-c", "pass"), reference=True),
         Case(
-            "envspec-version", "python -m envspec --version", command(py, "-m", "envspec", "--version"), True
+            "envspec-version",
+            "python -m envspec --version",
+            command(py, "-m", "envspec", "--version"),
+            reference=True,
         ),
     ]
 
@@ -388,6 +400,62 @@ def run_once(case: Case, scratch: Path, outcome: Outcome, *, record: bool) -> No
 
 
 # --------------------------------------------------------------------------------------------------
+# where envspec's time goes (in-process, with the phases build_lock reports)
+
+PHASES = (
+    ("validate", "load the compatibility data, validate the spec"),
+    ("prepare", "plan, resolver --version, start the router"),
+    ("resolve", "the resolver subprocess, through the router"),
+    ("artifacts", "choose and hash each pin's files from the index pages"),
+    ("render", "render the lockfile"),
+)
+
+
+def breakdown(spec: Path, resolver: str) -> dict[str, float]:
+    """Seconds per phase of one lock, run in this process (imports are already warm here)."""
+    from envspec.compat import load_compat
+    from envspec.lint import LintContext
+    from envspec.locker import LockOptions, build_lock
+    from envspec.lockfile import render_lock
+    from envspec.validate import validate_file
+
+    marks: list[tuple[str, float]] = []
+
+    def progress(message: str) -> None:
+        marks.append((message.split(" ", 1)[0], time.perf_counter()))
+
+    start = time.perf_counter()
+    compat = load_compat()
+    report = validate_file(spec, compat, LintContext(cores=os.cpu_count()))
+    if report.loaded is None:
+        raise BenchError(f"the benchmark's spec is invalid: {report}")
+    validated = time.perf_counter()
+    lock = build_lock(report.loaded, compat, LockOptions(resolver=resolver), progress=progress)
+    built = time.perf_counter()
+    render_lock(lock)
+    rendered = time.perf_counter()
+    seen = dict(marks)
+    if set(seen) != {"resolving", "hashing"}:
+        raise BenchError(f"build_lock reported phases {sorted(seen)}, not 'resolving' and 'hashing'")
+    return {
+        "validate": validated - start,
+        "prepare": seen["resolving"] - validated,
+        "resolve": seen["hashing"] - seen["resolving"],
+        "artifacts": built - seen["hashing"],
+        "render": rendered - built,
+    }
+
+
+def measure_breakdown(spec: Path, reps: int) -> dict[str, dict[str, float]]:
+    """The median of each phase over ``reps`` in-process locks, per resolver."""
+    result: dict[str, dict[str, float]] = {}
+    for resolver in ("pip-tools", "uv"):
+        runs = [breakdown(spec, resolver) for _ in range(reps)]
+        result[resolver] = {phase: statistics.median(r[phase] for r in runs) for phase, _ in PHASES}
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
 # checks and report
 
 
@@ -404,8 +472,8 @@ def pin_differences(outcomes: Mapping[str, Outcome], labels: Mapping[str, str]) 
 
 
 def hash_problems(outcomes: Mapping[str, Outcome]) -> list[str]:
-    """envspec records per pin only the files the target can install; each must be hashed the same
-    way the bare tool of the same resolver hashed it."""
+    """envspec lists per pin only the files the target can install; each must carry a sha256 that the
+    bare tool of the same resolver also listed for that pin."""
     problems: list[str] = []
     for ours, theirs in (("envspec-pip-tools", "pip-compile"), ("envspec-uv", "uv")):
         mine, bare = outcomes[ours].hashes or {}, outcomes[theirs].hashes or {}
@@ -422,6 +490,8 @@ def summary(times: Sequence[float]) -> dict[str, float]:
 
 
 def ratios(outcomes: Mapping[str, Outcome], ours: str, theirs: str) -> dict[str, float]:
+    """Ratio of the medians, of the minimums, and the median of the per-rep ratios (same rep, close in
+    time, so load that hits both cancels out)."""
     a, b = outcomes[ours].times, outcomes[theirs].times
     return {
         "median": statistics.median(a) / statistics.median(b),
@@ -433,48 +503,62 @@ def ratios(outcomes: Mapping[str, Outcome], ours: str, theirs: str) -> dict[str,
 def tool_versions(uv: str) -> dict[str, str]:
     def first_line(argv: list[str]) -> str:
         done = subprocess.run(argv, capture_output=True, text=True, env=isolated_env(), check=False)
-        return (done.stdout or done.stderr).strip().splitlines()[0] if done.returncode == 0 else "?"
+        lines = (done.stdout or done.stderr).strip().splitlines()
+        return lines[0] if done.returncode == 0 and lines else "?"
 
     return {
         "python": platform.python_version(),
-        "pip-tools": first_line([sys.executable, "-m", "piptools", "--version"]),
-        "pip": first_line([sys.executable, "-m", "pip", "--version"]).split(" from ")[0],
-        "uv": first_line([uv, "--version"]),
-        "envspec": first_line([sys.executable, "-m", "envspec", "--version"]),
+        "pip-tools": first_line([sys.executable, "-m", "piptools", "--version"]).rsplit(" ", 1)[-1],
+        "pip": first_line([sys.executable, "-m", "pip", "--version"]).split(" ")[1],
+        "uv": first_line([uv, "--version"]).split(" ")[1],
+        "envspec": first_line([sys.executable, "-m", "envspec", "--version"]).rsplit(" ", 1)[-1],
     }
 
 
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
+LOCKERS = ("pip-compile", "uv", "envspec-pip-tools", "envspec-uv")
+RATIO_ROWS = (
+    ("envspec pip-tools / bare pip-compile", "envspec-pip-tools/pip-compile"),
+    ("envspec uv / bare uv", "envspec-uv/uv"),
+)
 
 
-def fmt_s(seconds: float) -> str:
-    return f"{seconds:8.3f}"
-
-
-def render(report: dict[str, object], cases: Sequence[Case], outcomes: Mapping[str, Outcome]) -> str:
-    lines: list[str] = []
-    width = max(len(c.label) for c in cases) + 2
-    lines.append(f"{'case':<{width}}{'median s':>9}{'min s':>9}{'max s':>9}")
+def render_table(
+    cases: Sequence[Case],
+    outcomes: Mapping[str, Outcome],
+    ratio_table: Mapping[str, Mapping[str, float]],
+    phases: Mapping[str, Mapping[str, float]],
+) -> str:
+    phase_labels = [f"{phase}: {what}" for phase, what in PHASES]
+    rest_label = "rest: start-up, imports, CLI, write (CLI median - phases)"
+    width = max(len(label) for label in [*(c.label for c in cases), *phase_labels, rest_label]) + 2
+    lines = [f"{'case':<{width}}{'median s':>10}{'min s':>10}{'max s':>10}"]
+    in_reference = False
     for case in cases:
-        if case.key == "pip-compile-nohash":
+        if case.reference and not in_reference:
             lines.append("reference:")
+            in_reference = True
         s = summary(outcomes[case.key].times)
-        lines.append(f"{case.label:<{width}}{fmt_s(s['median'])} {fmt_s(s['min'])} {fmt_s(s['max'])}")
-    lines.append("")
-    lines.append(f"{'ratio':<{width}}{'median':>9}{'min':>9}{'paired':>9}  goal <= {OVERHEAD_GOAL:.2f}")
-    ratio_table = report["ratios"]
-    assert isinstance(ratio_table, dict)
-    for label, key in (
-        ("envspec pip-tools / bare pip-compile", "envspec-pip-tools/pip-compile"),
-        ("envspec uv / bare uv", "envspec-uv/uv"),
-    ):
+        lines.append(f"{case.label:<{width}}{s['median']:10.3f}{s['min']:10.3f}{s['max']:10.3f}")
+    lines += ["", f"{'ratio':<{width}}{'median':>10}{'min':>10}{'paired':>10}   goal <= {OVERHEAD_GOAL:.2f}"]
+    for label, key in RATIO_ROWS:
         r = ratio_table[key]
         verdict = "met" if r["median"] <= OVERHEAD_GOAL else "NOT met"
-        lines.append(f"{label:<{width}}{r['median']:9.2f}{r['min']:9.2f}{r['paired-median']:9.2f}  {verdict}")
+        lines.append(
+            f"{label:<{width}}{r['median']:10.2f}{r['min']:10.2f}{r['paired-median']:10.2f}   {verdict}"
+        )
     noop = statistics.median(outcomes["noop"].times)
     verdict = "met" if noop <= NOOP_GOAL_S else "NOT met"
-    lines.append(f"{'no-op re-lock (median)':<{width}}{noop:9.3f} s{'':17}goal <= {NOOP_GOAL_S} s: {verdict}")
+    lines.append(
+        f"{'no-op re-lock, median s':<{width}}{noop:10.3f}{'':20}   goal <= {NOOP_GOAL_S} s: {verdict}"
+    )
+    lines += ["", f"{'envspec lock phases, median s (in-process)':<{width}}{'pip-tools':>10}{'uv':>10}"]
+    for (phase, _), label in zip(PHASES, phase_labels, strict=True):
+        lines.append(f"{label:<{width}}{phases['pip-tools'][phase]:10.3f}{phases['uv'][phase]:10.3f}")
+    rest = [
+        statistics.median(outcomes[key].times) - sum(phases[resolver].values())
+        for key, resolver in (("envspec-pip-tools", "pip-tools"), ("envspec-uv", "uv"))
+    ]
+    lines.append(f"{rest_label:<{width}}{rest[0]:10.3f}{rest[1]:10.3f}")
     return "\n".join(lines)
 
 
@@ -482,25 +566,19 @@ def render(report: dict[str, object], cases: Sequence[Case], outcomes: Mapping[s
 # main
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--reps", type=int, default=5, help="measured runs per case (default 5)")
-    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers to PATH as JSON")
-    args = parser.parse_args(argv)
-    if args.reps < 1:
-        parser.error("--reps must be at least 1")
+@dataclasses.dataclass(slots=True)
+class Measured:
+    graph: Graph
+    cases: list[Case]
+    outcomes: dict[str, Outcome]
+    phases: dict[str, dict[str, float]]
+    versions: dict[str, str]
+    mirror_requests: int
 
-    target = host_platform()
-    if target is None or target not in PLATFORM_MACHINES:
-        print(
-            f"this benchmark runs on Linux x86_64 or aarch64 only, not {platform.platform()}", file=sys.stderr
-        )
-        return 2
-    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+def measure(reps: int, python: str, target: str) -> Measured:
+    """Build the graph, serve it, run every case (warm-up + reps), then the in-process breakdown."""
     uv = uv_executable()
-    started = datetime.datetime.now(datetime.UTC)
-    load_before = load()
-
     with tempfile.TemporaryDirectory(prefix="envspec-bench-") as tmp:
         root, scratch = Path(tmp) / "index", Path(tmp) / "runs"
         scratch.mkdir()
@@ -527,108 +605,125 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f" several versions, {graph.platform_only} with platform wheels only; mirror {index.url}",
                 file=sys.stderr,
             )
-            # the no-op case needs a fresh lock to start from
-            prime = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "envspec",
-                    "lock",
-                    str(spec),
-                    "-o",
-                    str(setup.noop_lock),
-                    "--resolver",
-                    "uv",
-                ],
-                cwd=tmp,
-                env=isolated_env(),
-                capture_output=True,
-                text=True,
-                check=False,
-                timeout=RUN_TIMEOUT_S,
-            )
-            if prime.returncode != 0:
-                raise BenchError(f"the first envspec lock failed:\n{prime.stderr[-3000:]}")
-            try:
-                for case in cases:
-                    print(f"warm-up: {case.label}", file=sys.stderr)
-                    run_once(case, scratch, outcomes[case.key], record=False)
-                for rep in range(args.reps):
-                    order = cases[rep % len(cases) :] + cases[: rep % len(cases)]
-                    print(f"rep {rep + 1}/{args.reps}", file=sys.stderr)
-                    for case in order:
-                        run_once(case, scratch, outcomes[case.key], record=True)
-            except BenchError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 1
+            # the no-op case starts from a fresh lock
+            run_envspec_lock(spec, setup.noop_lock, "uv", Path(tmp))
+            for case in cases:
+                print(f"warm-up: {case.label}", file=sys.stderr)
+                run_once(case, scratch, outcomes[case.key], record=False)
+            for rep in range(reps):
+                print(f"rep {rep + 1}/{reps}", file=sys.stderr)
+                shift = rep % len(cases)
+                for case in cases[shift:] + cases[:shift]:
+                    run_once(case, scratch, outcomes[case.key], record=True)
+            print("in-process breakdown", file=sys.stderr)
+            phases = measure_breakdown(spec, reps)
             if index.errors:
                 print(f"warning: the index server raised: {index.errors[:3]}", file=sys.stderr)
-    load_after = load()
+            requests = len(index.requests)
+    return Measured(graph, cases, outcomes, phases, versions, requests)
 
-    labels = {c.key: c.label for c in cases}
-    lockers = ("pip-compile", "uv", "envspec-pip-tools", "envspec-uv")
-    differences = pin_differences({k: outcomes[k] for k in lockers}, labels)
-    problems = hash_problems(outcomes)
-    inconsistent = {k: o.inconsistent_runs for k, o in outcomes.items() if o.inconsistent_runs}
-    locked = outcomes["envspec-uv"].pins or {}
-    report: dict[str, object] = {
+
+def run_envspec_lock(spec: Path, output: Path, resolver: str, cwd: Path) -> None:
+    argv = [sys.executable, "-m", "envspec", "lock", str(spec), "-o", str(output), "--resolver", resolver]
+    done = subprocess.run(
+        argv, cwd=cwd, env=isolated_env(), capture_output=True, text=True, check=False, timeout=RUN_TIMEOUT_S
+    )
+    if done.returncode != 0:
+        raise BenchError(f"{shlex.join(argv)} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
+
+
+def build_report(
+    m: Measured, argv: Sequence[str], started: datetime.datetime, load: Sequence[list[float]]
+) -> dict[str, object]:
+    labels = {c.key: c.label for c in m.cases}
+    return {
         "date": started.isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "benchmarks.bench_lock", *(argv or sys.argv[1:])]),
-        "reps": args.reps,
+        "command": shlex.join([".venv/bin/python", "-m", "benchmarks.bench_lock", *argv]),
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            "load-average-before": load_before,
-            "load-average-after": load_after,
+            "load-average-before": load[0],
+            "load-average-after": load[1],
+            "note": "shared and noisy: compare ratios, not absolute seconds",
         },
-        "versions": versions,
+        "versions": m.versions,
         "graph": {
-            "projects": len(graph.projects),
-            "wheels": graph.files,
-            "multi-version": graph.multi_version,
-            "platform-only": graph.platform_only,
-            "top": list(graph.top),
-            "pins": len(locked),
+            "projects": len(m.graph.projects),
+            "wheels": m.graph.files,
+            "multi-version": m.graph.multi_version,
+            "platform-only": m.graph.platform_only,
+            "top": list(m.graph.top),
+            "seed": SEED,
         },
         "cases": {
-            c.key: {"label": c.label, "times": outcomes[c.key].times, **summary(outcomes[c.key].times)}
-            for c in cases
+            c.key: {"label": c.label, "reference": c.reference, "times": m.outcomes[c.key].times}
+            | summary(m.outcomes[c.key].times)
+            for c in m.cases
         },
-        "ratios": {
-            "envspec-pip-tools/pip-compile": ratios(outcomes, "envspec-pip-tools", "pip-compile"),
-            "envspec-uv/uv": ratios(outcomes, "envspec-uv", "uv"),
-        },
+        "ratios": {key: ratios(m.outcomes, *key.split("/")) for _, key in RATIO_ROWS},
+        "phases": m.phases,
         "goals": {"overhead-ratio": OVERHEAD_GOAL, "noop-seconds": NOOP_GOAL_S},
-        "pins-agree": not differences,
-        "pin-differences": differences,
-        "hash-problems": problems,
-        "inconsistent-runs": inconsistent,
+        "pins": {key: m.outcomes[key].pins for key in LOCKERS},
+        "pin-differences": pin_differences({k: m.outcomes[k] for k in LOCKERS}, labels),
+        "hash-problems": hash_problems(m.outcomes),
+        "inconsistent-runs": {k: o.inconsistent_runs for k, o in m.outcomes.items() if o.inconsistent_runs},
+        "mirror-requests": m.mirror_requests,
     }
 
-    print()
+
+def print_report(m: Measured, reps: int, date: str, load: Sequence[list[float]]) -> None:
     print(
-        f"envspec lock benchmark, {report['date']}, {args.reps} reps after 1 warm-up, "
-        f"{len(graph.projects)} projects / {graph.files} wheels on a loopback mirror"
+        f"\nenvspec lock benchmark, {date}: {reps} reps after 1 warm-up;"
+        f" {len(m.graph.projects)} projects, {m.graph.files} wheels on one loopback mirror"
     )
-    print(", ".join(f"{k} {v}" for k, v in versions.items()))
+    print(", ".join(f"{k} {v}" for k, v in m.versions.items()))
     print(
-        f"NOTE: this machine is shared and noisy ({os.cpu_count()} CPUs, load average {load_before} before,"
-        f" {load_after} after): absolute seconds vary from run to run; compare the ratios."
+        f"NOTE: this machine is shared and noisy ({os.cpu_count()} CPUs, load average {load[0]} before,"
+        f" {load[1]} after): absolute seconds vary between runs and machines; compare the ratios."
     )
     print()
-    print(render(report, cases, outcomes))
+    ratio_table = {key: ratios(m.outcomes, *key.split("/")) for _, key in RATIO_ROWS}
+    print(render_table(m.cases, m.outcomes, ratio_table, m.phases))
     print()
+    labels = {c.key: c.label for c in m.cases}
+    differences = pin_differences({k: m.outcomes[k] for k in LOCKERS}, labels)
     if differences:
-        print(f"WARNING: the lockers disagree on {len(differences)} pins:")
+        print("WARNING: the bare tools and envspec do not lock the same pins:")
         for line in differences:
             print(f"  {line}")
     else:
-        print(f"pins: all four lockers agree on the same {len(locked)} pins")
-    for line in problems:
+        pins = m.outcomes["envspec-uv"].pins or {}
+        print(f"pins: bare pip-compile, bare uv and envspec (both resolvers) lock the same {len(pins)} pins")
+    for line in hash_problems(m.outcomes):
         print(f"WARNING: {line}")
-    for key, count in inconsistent.items():
-        print(f"WARNING: {labels[key]} locked different pins or hashes in {count} of its runs")
+    for key, outcome in m.outcomes.items():
+        if outcome.inconsistent_runs:
+            print(f"WARNING: {labels[key]} locked other pins or hashes in {outcome.inconsistent_runs} runs")
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description="Time envspec lock against bare pip-compile and uv.")
+    parser.add_argument("--reps", type=int, default=5, help="measured runs per case (default 5)")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers to PATH as JSON")
+    args = parser.parse_args(args_list)
+    if args.reps < 1:
+        parser.error("--reps must be at least 1")
+    target = host_platform()
+    if target not in PLATFORM_MACHINES:
+        print(f"this benchmark runs on Linux x86_64 or aarch64, not {platform.platform()}", file=sys.stderr)
+        return 2
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    started = datetime.datetime.now(datetime.UTC)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    try:
+        measured = measure(args.reps, python, target)
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    load_after = [round(x, 2) for x in os.getloadavg()]
+    report = build_report(measured, args_list, started, (load_before, load_after))
+    print_report(measured, args.reps, str(report["date"]), (load_before, load_after))
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
         print(f"numbers written to {args.json}")

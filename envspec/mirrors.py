@@ -8,6 +8,7 @@ the next one is tried. A project missing from one mirror (404) is looked for on 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import hashlib
 import threading
 import time
@@ -54,6 +55,11 @@ class _NotFoundError(Exception):
 
 class _UnavailableError(Exception):
     pass
+
+
+def _when(text: str) -> datetime.datetime:
+    when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
 
 
 def _reason(exc: BaseException) -> str:
@@ -154,7 +160,7 @@ class IndexClient:
                 files = parse_index_page(response.content, response.headers.get("Content-Type", ""), page_url)
             finally:
                 response.close()
-            page: ProjectPage | None = ProjectPage(name, index, base, tuple(files))
+            page: ProjectPage | None = ProjectPage(name, index, base, self._uploaded_in_time(index, files))
         except _NotFoundError:
             page = None
         except (_UnavailableError, IndexPageError, requests.RequestException) as exc:
@@ -165,6 +171,21 @@ class IndexClient:
         with self._lock:
             self._pages[key] = page
         return page
+
+    def _uploaded_in_time(self, index: IndexRef, files: list[IndexFile]) -> tuple[IndexFile, ...]:
+        """The files uploaded no later than ``[lock] exclude_newer`` (all of them when it is unset)."""
+        cutoff = self.plan.exclude_newer
+        if cutoff is None:
+            return tuple(files)
+        limit = _when(cutoff)
+        if any(f.upload_time is None for f in files):
+            raise IndexPageError(
+                f"{index.name} gives no upload times (PEP 700), which [lock] exclude_newer needs",
+            )
+        try:
+            return tuple(f for f in files if f.upload_time is not None and _when(f.upload_time) <= limit)
+        except ValueError as exc:
+            raise IndexPageError(f"{index.name} gives an upload time envspec cannot read: {exc}") from None
 
     def candidates(self, project: str) -> tuple[IndexRef, ...]:
         scoped = self.plan.index_for(project)

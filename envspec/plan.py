@@ -63,6 +63,7 @@ class LockPlan:
     timeout: float
     retries: int
     torch: TorchPlan | None
+    exclude_newer: str | None = None  # RFC 3339, UTC
 
     @property
     def python_minor(self) -> str:
@@ -86,6 +87,7 @@ class LockPlan:
             "allow_builds": self.allow_builds,
             "prereleases": self.prereleases,
             "torch": dataclasses.asdict(self.torch) if self.torch else None,
+            "exclude_newer": self.exclude_newer,
         }
 
 
@@ -167,6 +169,9 @@ def plan_lock(spec: Spec, compat: Compat) -> LockPlan:
         timeout=spec.network.timeout,
         retries=spec.network.retries,
         torch=torch,
+        exclude_newer=(
+            spec.lock.exclude_newer.isoformat().replace("+00:00", "Z") if spec.lock.exclude_newer else None
+        ),
     )
 
 

@@ -8,6 +8,7 @@ in :mod:`envspec.checks`, and advice about legal but harmful settings in :mod:`e
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import re
 import urllib.parse
@@ -405,6 +406,34 @@ class DockerTarget(_Model):
     workdir: AbsolutePath = Field(default="/workspace", description="Working directory of the image.")
 
 
+def _cutoff(value: object) -> object:
+    """A TOML date-time or date (or RFC 3339 text) -> an aware UTC datetime."""
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise PydanticCustomError(
+                "invalid-date",
+                "{shown} is not a date-time",
+                {"shown": show(value), "expected": "an RFC 3339 date-time such as 2025-06-01T00:00:00Z"},
+            ) from None
+    if isinstance(value, datetime.datetime):
+        return value.replace(tzinfo=datetime.UTC) if value.tzinfo is None else value.astimezone(datetime.UTC)
+    if isinstance(value, datetime.date):
+        return datetime.datetime(value.year, value.month, value.day, tzinfo=datetime.UTC)
+    return value
+
+
+class LockSettings(_Model):
+    """[lock]: how ``envspec lock`` resolves."""
+
+    exclude_newer: Annotated[datetime.datetime, BeforeValidator(_cutoff)] | None = Field(
+        default=None,
+        description="Ignore files uploaded after this time (a TOML date-time or date), so that a re-lock"
+        " later gives the same pins.",
+    )
+
+
 class Targets(_Model):
     venv: VenvTarget = Field(default_factory=VenvTarget)
     conda: CondaTarget = Field(default_factory=CondaTarget)
@@ -426,4 +455,5 @@ class Spec(_Model):
     packages: Packages = Field(default_factory=Packages)
     runtime: Runtime = Field(default_factory=Runtime)
     dev: Dev = Field(default_factory=Dev)
+    lock: LockSettings = Field(default_factory=LockSettings)
     targets: Targets = Field(default_factory=Targets)

@@ -18,7 +18,7 @@ from packaging.pylock import Pylock
 from envspec.lockfile import parse_lock
 from tests.support.graph import APP_FAST_PINS, build_evil_graph, build_graph
 from tests.support.index import IndexServer, serve_faulty, serve_index
-from tests.support.isolation import isolated_env, pip_command
+from tests.support.isolation import isolated_env, pip_command, uv_executable
 
 
 @pytest.fixture(scope="module")
@@ -110,13 +110,24 @@ def test_lock_is_valid_pep751_and_pip_installs_it(tmp_path: Path, index: IndexSe
         check=False,
     )
     assert install.returncode == 0, install.stderr
-    installed = sorted(p.name for p in target.iterdir() if p.name.endswith(".dist-info"))
-    assert installed == [
+    expected = [
         "es_app-1.1.dist-info",
         "es_core-2.0.dist-info",
         "es_speed-2.0.dist-info",
         "es_util-1.1.dist-info",
     ]
+    installed = sorted(p.name for p in target.iterdir() if p.name.endswith(".dist-info"))
+    assert installed == expected
+    uv_target = tmp_path / "uv-target"
+    uv_install = subprocess.run(
+        [uv_executable(), "pip", "install", "--no-config", "--target", str(uv_target), "-r", str(out)],
+        capture_output=True,
+        text=True,
+        env={**isolated_env(), "UV_CACHE_DIR": str(tmp_path / "uv-cache")},
+        check=False,
+    )
+    assert uv_install.returncode == 0, uv_install.stderr
+    assert sorted(p.name for p in uv_target.iterdir() if p.name.endswith(".dist-info")) == expected
 
 
 def test_same_inputs_same_bytes_and_noop(tmp_path: Path, index: IndexServer) -> None:
@@ -373,3 +384,53 @@ def test_lock_against_the_real_default_index(tmp_path: Path) -> None:
     assert (six.name, six.version, six.index_name) == ("six", "1.16.0", "default")
     assert [w.name for w in six.wheels] == ["six-1.16.0-py2.py3-none-any.whl"]
     Pylock.from_dict(tomllib.loads(out.read_text())).validate()
+
+
+def test_exclude_newer_makes_relocks_stable_in_time(tmp_path: Path, graph_root: Path) -> None:
+    late = {p.name: "2025-03-01T12:00:00Z" for p in graph_root.iterdir() if p.name.startswith("es_core-2.0")}
+    with serve_index(graph_root, upload_times=late) as server:
+        extra = "[lock]\nexclude_newer = 2025-01-01T00:00:00Z\n"
+        spec = write_spec(tmp_path / "s.toml", [("local", server.url)], ["es-core"], extra)
+        out = tmp_path / "lock.toml"
+        result = envspec("lock", str(spec), "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        assert pins(out) == {"es-core": "1.0"}  # 2.0 was uploaded after the cut-off
+    with serve_index(graph_root, json=False) as html_only:
+        spec = write_spec(tmp_path / "h.toml", [("html", html_only.url)], ["es-core"], extra)
+        result = envspec("lock", str(spec), "-o", str(tmp_path / "h.lock"))
+    assert result.returncode == 2
+    assert "gives no upload times" in result.stderr
+
+
+def test_an_index_without_hashes_gets_its_files_hashed(tmp_path: Path, graph_root: Path) -> None:
+    import hashlib
+    import http.server
+    import shutil
+
+    tree = tmp_path / "tree"
+    page_dir = tree / "simple" / "es-util"
+    page_dir.mkdir(parents=True)
+    wheel = next(p for p in graph_root.iterdir() if p.name.startswith("es_util-1.1"))
+    shutil.copy(wheel, tree / wheel.name)
+    (page_dir / "index.html").write_text(f'<a href="../../{wheel.name}">{wheel.name}</a>\n')
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: ARG002
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=str(tree)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple"
+        spec = write_spec(tmp_path / "s.toml", [("plain", url)], ["es-util"])
+        out = tmp_path / "lock.toml"
+        result = envspec("lock", str(spec), "-o", str(out))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert result.returncode == 0, result.stderr
+    (package,) = parse_lock(out.read_text(), "lock").packages
+    assert package.wheels[0].sha256 == hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert package.wheels[0].size == wheel.stat().st_size
