@@ -120,11 +120,14 @@ class Choice:
 
 
 def _admits(file: IndexFile, python: str) -> bool:
+    """Whether a file's Requires-Python admits the target: ``"3.11"`` means any 3.11.x release,
+    so ``>=3.11.5`` admits it (the resolver running on 3.11.7 chose such files too)."""
     if not file.requires_python:
         return True
+    patches = [python] if python.count(".") == 2 else [f"{python}.0", f"{python}.99"]
     try:
-        full = python if python.count(".") == 2 else python + ".0"
-        return Version(full) in SpecifierSet(file.requires_python)
+        specifier = SpecifierSet(file.requires_python)
+        return any(Version(p) in specifier for p in patches)
     except (InvalidSpecifier, InvalidVersion):
         return True
 

@@ -9,6 +9,8 @@ import pytest
 from envspec.compat import Compat, load_compat
 from envspec.lint import LintContext
 
+pytest_plugins = ["tests.support.fixtures"]
+
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHIPPED_SPECS = sorted([REPO / "specs" / "dev.toml", *(REPO / "examples").glob("*.toml")])

@@ -77,3 +77,10 @@ def test_platform_tags_are_most_specific_first() -> None:
     assert tags[-1] == "linux_x86_64"
     assert "manylinux2014_x86_64" in tags
     assert platform_tags("windows-x86_64") == ["win_amd64"]
+
+
+def test_a_minor_python_admits_patch_level_requirements() -> None:
+    available = files("demo-1.0-py3-none-any.whl", requires_python=">=3.11.5")
+    assert choose_files(NAME, "1.0", available, "3.11", ["linux-x86_64"], allow_builds=False).files
+    with pytest.raises(NoArtifactError):
+        choose_files(NAME, "1.0", available, "3.11.2", ["linux-x86_64"], allow_builds=False)

@@ -9,42 +9,15 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from packaging.pylock import Pylock
 
 from envspec.lockfile import parse_lock
-from tests.support.graph import APP_FAST_PINS, build_evil_graph, build_graph
+from tests.support.graph import APP_FAST_PINS
 from tests.support.index import IndexServer, serve_faulty, serve_index
 from tests.support.isolation import isolated_env, pip_command, uv_executable
-
-
-@pytest.fixture(scope="module")
-def graph_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("graph")
-    build_graph(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def evil_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("evil")
-    build_evil_graph(root)
-    return root
-
-
-@pytest.fixture
-def index(graph_root: Path) -> Iterator[IndexServer]:
-    with serve_index(graph_root) as server:
-        yield server
-
-
-@pytest.fixture
-def evil(evil_root: Path) -> Iterator[IndexServer]:
-    with serve_index(evil_root) as server:
-        yield server
 
 
 def write_spec(path: Path, mirrors: list[tuple[str, str]], packages: list[str], extra: str = "") -> Path:

@@ -141,27 +141,6 @@ def anchors(page: str) -> dict[str, dict[str, str | None]]:
     return {str(link["href"]).split("#")[0].rstrip("/").rsplit("/", 1)[-1]: link for link in parser.links}
 
 
-@pytest.fixture(scope="module")
-def graph_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("graph")
-    build_graph(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def evil_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("evil")
-    build_evil_graph(root)
-    return root
-
-
-@pytest.fixture
-def index(graph_root: Path) -> Iterator[IndexServer]:
-    with serve_index(graph_root) as server:
-        yield server
-    assert server.errors == []
-
-
 @pytest.fixture
 def http() -> Iterator[requests.Session]:
     with local_session() as session:
