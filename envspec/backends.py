@@ -50,7 +50,7 @@ class ResolveRequest:
     requirements: tuple[str, ...]
     constraints: tuple[str, ...]
     index_url: str
-    python: str  # major.minor
+    python: str  # as the spec says it: "3.11" (any 3.11.x) or "3.11.7"
     platforms: tuple[str, ...]
     allow_builds: bool
     prereleases: bool
@@ -184,7 +184,8 @@ class PipTools:
         return tool_version([sys.executable, "-m", "piptools", "compile"])
 
     def unsupported(self, request: ResolveRequest) -> str | None:
-        host = f"{sys.version_info.major}.{sys.version_info.minor}"
+        minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+        host = minor if request.python.count(".") == 1 else ".".join(map(str, sys.version_info[:3]))
         if request.python != host:
             return f"pip-tools locks only for the Python that runs it ({host}), not {request.python}"
         if tuple(request.platforms) != (host_platform(),):

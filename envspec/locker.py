@@ -157,7 +157,7 @@ def build_lock(
         requirements=plan.requirements,
         constraints=plan.constraints,
         index_url="",
-        python=plan.python_minor,
+        python=plan.python,
         platforms=plan.platforms,
         allow_builds=plan.allow_builds,
         prereleases=plan.prereleases,
