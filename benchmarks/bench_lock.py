@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import random
+import re
 import shlex
 import shutil
 import statistics
@@ -59,6 +60,7 @@ PREFIX = "bench"
 NOOP_GOAL_S = 0.3
 OVERHEAD_GOAL = 1.10
 RUN_TIMEOUT_S = 900
+REPO = Path(__file__).resolve().parent.parent
 PLATFORM_MACHINES = {"linux-x86_64": "x86_64", "linux-aarch64": "aarch64"}
 
 Pins = dict[str, str]
@@ -94,7 +96,7 @@ class Graph:
 
 
 def _platform_tags(python: str, machine: str) -> tuple[str, ...]:
-    """Binary-only wheels: this host's CPython on Linux, plus tags no Linux x86_64 3.11 lock may take."""
+    """Binary-only wheels: one for this host's CPython and machine, four that a lock for it must leave out."""
     cp = "cp" + python.replace(".", "")
     other = "aarch64" if machine == "x86_64" else "x86_64"
     return (
@@ -388,7 +390,14 @@ def run_once(case: Case, scratch: Path, outcome: Outcome, *, record: bool) -> No
             raise BenchError(f"{case.label}: expected {inv.expect_stderr!r} on stderr, got {result.stderr!r}")
         if inv.output is not None:
             text = inv.output.read_text(encoding="utf-8")
-            parsed = parse_pylock(text) if case.output_format == "pylock" else parse_requirements_txt(text)
+            try:
+                parsed = (
+                    parse_pylock(text) if case.output_format == "pylock" else parse_requirements_txt(text)
+                )
+            except (ValueError, KeyError, tomllib.TOMLDecodeError) as exc:
+                raise BenchError(
+                    f"{case.label} wrote {inv.output.name}, which cannot be read: {exc}"
+                ) from None
             if outcome.pins is None:
                 outcome.pins, outcome.hashes = parsed
             elif parsed != (outcome.pins, outcome.hashes):
@@ -400,7 +409,7 @@ def run_once(case: Case, scratch: Path, outcome: Outcome, *, record: bool) -> No
 
 
 # --------------------------------------------------------------------------------------------------
-# where envspec's time goes (in-process, with the phases build_lock reports)
+# where envspec's time goes: the phases build_lock reports, timed in a child process
 
 PHASES = (
     ("validate", "load the compatibility data, validate the spec"),
@@ -412,7 +421,11 @@ PHASES = (
 
 
 def breakdown(spec: Path, resolver: str) -> dict[str, float]:
-    """Seconds per phase of one lock, run in this process (imports are already warm here)."""
+    """Seconds per phase of one lock in this process, envspec's modules imported beforehand.
+
+    The benchmark runs it in a child process (``--phases-of``), never next to the mirror's threads:
+    in one process the mirror and envspec's router would compete for one GIL.
+    """
     from envspec.compat import load_compat
     from envspec.lint import LintContext
     from envspec.locker import LockOptions, build_lock
@@ -446,11 +459,33 @@ def breakdown(spec: Path, resolver: str) -> dict[str, float]:
     }
 
 
-def measure_breakdown(spec: Path, reps: int) -> dict[str, dict[str, float]]:
-    """The median of each phase over ``reps`` in-process locks, per resolver."""
+def measure_breakdown(spec: Path, reps: int, cwd: Path) -> dict[str, dict[str, float]]:
+    """The median of each phase over ``reps`` locks, each in a fresh child process, per resolver."""
     result: dict[str, dict[str, float]] = {}
     for resolver in ("pip-tools", "uv"):
-        runs = [breakdown(spec, resolver) for _ in range(reps)]
+        runs: list[dict[str, float]] = []
+        for _ in range(reps):
+            argv = [
+                sys.executable,
+                "-m",
+                "benchmarks.bench_lock",
+                "--phases-of",
+                str(spec),
+                "--resolver",
+                resolver,
+            ]
+            done = subprocess.run(
+                argv,
+                cwd=cwd,
+                env={**isolated_env(), "PYTHONPATH": str(REPO)},
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=RUN_TIMEOUT_S,
+            )
+            if done.returncode != 0:
+                raise BenchError(f"{shlex.join(argv)} failed:\n{done.stderr[-3000:]}")
+            runs.append({k: float(v) for k, v in json.loads(done.stdout).items()})
         result[resolver] = {phase: statistics.median(r[phase] for r in runs) for phase, _ in PHASES}
     return result
 
@@ -500,18 +535,45 @@ def ratios(outcomes: Mapping[str, Outcome], ours: str, theirs: str) -> dict[str,
     }
 
 
-def tool_versions(uv: str) -> dict[str, str]:
-    def first_line(argv: list[str]) -> str:
-        done = subprocess.run(argv, capture_output=True, text=True, env=isolated_env(), check=False)
-        lines = (done.stdout or done.stderr).strip().splitlines()
-        return lines[0] if done.returncode == 0 and lines else "?"
+def source_revision() -> str:
+    """The commit of the envspec being measured, with ``+dirty`` when envspec/ has uncommitted edits."""
+    git = shutil.which("git")
+    if git is None:
+        return "?"
+    try:
+        head = subprocess.run(
+            [git, "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [git, "-C", str(REPO), "status", "--porcelain", "--", "envspec"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "?"
+    return head + ("+dirty" if dirty else "")
 
+
+def tool_versions(uv: str) -> dict[str, str]:
+    """The version each tool reports (``?`` where it reports none)."""
+
+    def version(*argv: str) -> str:
+        done = subprocess.run(argv, capture_output=True, text=True, env=isolated_env(), check=False)
+        found = re.search(r"\b\d+(?:\.\d+)+\b", done.stdout + done.stderr)
+        return found.group(0) if done.returncode == 0 and found else "?"
+
+    py = sys.executable
     return {
+        "envspec-commit": source_revision(),
         "python": platform.python_version(),
-        "pip-tools": first_line([sys.executable, "-m", "piptools", "--version"]).rsplit(" ", 1)[-1],
-        "pip": first_line([sys.executable, "-m", "pip", "--version"]).split(" ")[1],
-        "uv": first_line([uv, "--version"]).split(" ")[1],
-        "envspec": first_line([sys.executable, "-m", "envspec", "--version"]).rsplit(" ", 1)[-1],
+        "pip-tools": version(py, "-m", "piptools", "compile", "--version"),
+        "pip": version(py, "-m", "pip", "--version"),
+        "uv": version(uv, "--version"),
+        "envspec": version(py, "-m", "envspec", "--version"),
     }
 
 
@@ -551,7 +613,7 @@ def render_table(
     lines.append(
         f"{'no-op re-lock, median s':<{width}}{noop:10.3f}{'':20}   goal <= {NOOP_GOAL_S} s: {verdict}"
     )
-    lines += ["", f"{'envspec lock phases, median s (in-process)':<{width}}{'pip-tools':>10}{'uv':>10}"]
+    lines += ["", f"{'envspec lock phases, median s (separate runs)':<{width}}{'pip-tools':>10}{'uv':>10}"]
     for (phase, _), label in zip(PHASES, phase_labels, strict=True):
         lines.append(f"{label:<{width}}{phases['pip-tools'][phase]:10.3f}{phases['uv'][phase]:10.3f}")
     rest = [
@@ -577,7 +639,7 @@ class Measured:
 
 
 def measure(reps: int, python: str, target: str) -> Measured:
-    """Build the graph, serve it, run every case (warm-up + reps), then the in-process breakdown."""
+    """Build the graph, serve it, run every case (warm-up + reps), then the phase breakdown."""
     uv = uv_executable()
     with tempfile.TemporaryDirectory(prefix="envspec-bench-") as tmp:
         root, scratch = Path(tmp) / "index", Path(tmp) / "runs"
@@ -615,8 +677,8 @@ def measure(reps: int, python: str, target: str) -> Measured:
                 shift = rep % len(cases)
                 for case in cases[shift:] + cases[:shift]:
                     run_once(case, scratch, outcomes[case.key], record=True)
-            print("in-process breakdown", file=sys.stderr)
-            phases = measure_breakdown(spec, reps)
+            print("phase breakdown", file=sys.stderr)
+            phases = measure_breakdown(spec, reps, scratch)
             if index.errors:
                 print(f"warning: the index server raised: {index.errors[:3]}", file=sys.stderr)
             requests = len(index.requests)
@@ -667,7 +729,7 @@ def build_report(
         "pin-differences": pin_differences({k: m.outcomes[k] for k in LOCKERS}, labels),
         "hash-problems": hash_problems(m.outcomes),
         "inconsistent-runs": {k: o.inconsistent_runs for k, o in m.outcomes.items() if o.inconsistent_runs},
-        "mirror-requests": m.mirror_requests,
+        "mirror": {"requests": m.mirror_requests},
     }
 
 
@@ -706,7 +768,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Time envspec lock against bare pip-compile and uv.")
     parser.add_argument("--reps", type=int, default=5, help="measured runs per case (default 5)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the numbers to PATH as JSON")
+    parser.add_argument("--phases-of", type=Path, metavar="SPEC", help=argparse.SUPPRESS)
+    parser.add_argument("--resolver", default="uv", help=argparse.SUPPRESS)
     args = parser.parse_args(args_list)
+    if args.phases_of is not None:  # the child process of measure_breakdown
+        print(json.dumps(breakdown(args.phases_of, args.resolver)))
+        return 0
     if args.reps < 1:
         parser.error("--reps must be at least 1")
     target = host_platform()

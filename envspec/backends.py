@@ -8,6 +8,7 @@ files only to hash them.
 from __future__ import annotations
 
 import dataclasses
+import importlib.metadata
 import os
 import re
 import subprocess
@@ -181,7 +182,10 @@ class PipTools:
         return [sys.executable, "-m", "piptools", "compile"]
 
     def version(self) -> str:
-        return tool_version([sys.executable, "-m", "piptools", "compile"])
+        try:  # the installed distribution's version: no second interpreter start just to ask
+            return importlib.metadata.version("pip-tools")
+        except importlib.metadata.PackageNotFoundError:
+            return tool_version([sys.executable, "-m", "piptools", "compile"])
 
     def unsupported(self, request: ResolveRequest) -> str | None:
         minor = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -248,7 +252,13 @@ class Uv:
         return str(found)
 
     def version(self) -> str:
-        return tool_version([self.executable()])
+        executable = self.executable()
+        if Path(executable).parent == Path(sys.executable).parent:
+            try:  # the uv wheel installed beside envspec: its version without running it
+                return importlib.metadata.version("uv")
+            except importlib.metadata.PackageNotFoundError:
+                pass
+        return tool_version([executable])
 
     def unsupported(self, request: ResolveRequest) -> str | None:
         del request  # uv locks any target

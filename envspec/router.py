@@ -43,6 +43,9 @@ def render_page(project: str, files: tuple[IndexFile, ...]) -> str:
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _RouterServer
+    # keep-alive: resolvers open many connections at once, and reusing them saves a handshake each
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: ARG002 - quiet: the lock reports
         return
@@ -83,6 +86,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class _RouterServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # uv opens dozens of connections at once; the default backlog of 5 drops them
 
     def __init__(self, client: IndexClient) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
