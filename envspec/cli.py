@@ -272,6 +272,74 @@ def diff(
     _finish(ExitCode.OK if result.empty else ExitCode.DIFFERS)
 
 
+def _lock_for_emit(spec: Path | None, lock_path: Path | None) -> Path:
+    """The lock to emit from: --lock, else the spec's (refused when stale), else the one in locks/."""
+    from envspec.lockfile import read_spec_hash
+    from envspec.plan import plan_lock, spec_hash
+
+    if lock_path is not None and spec is not None:
+        raise UsageError("give a spec or --lock, not both")
+    if lock_path is not None:
+        return lock_path
+    if spec is not None:
+        loaded, compat = _validated(spec)
+        target = default_lock_path(spec)
+        current = spec_hash(loaded.spec, plan_lock(loaded.spec, compat))
+        if not target.is_file():
+            raise UsageError(f"{spec} has no lock at {target}", hint=f"run: envspec lock {spec}")
+        if read_spec_hash(target.read_text(encoding="utf-8")) != current:
+            raise UsageError(
+                f"{target} is stale: {spec} changed since it was locked", hint=f"run: envspec lock {spec}"
+            )
+        return target
+    found = sorted(Path("locks").glob("pylock.*.toml"))
+    if len(found) != 1:
+        raise UsageError(
+            "no lock given, and locks/ holds " + (f"{len(found)} locks" if found else "none"),
+            hint="pass a spec or --lock LOCK",
+        )
+    return found[0]
+
+
+@app.command()
+def emit(
+    spec: Annotated[
+        Path | None, typer.Argument(help="A spec whose lock to emit.", show_default=False)
+    ] = None,
+    lock_path: Annotated[Path | None, typer.Option("--lock", help="The lockfile to emit from.")] = None,
+    target: Annotated[str, typer.Option("--target", "-t", help="venv, conda, docker or all.")] = "all",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Folder for the files [default: emit/<env name>].")
+    ] = None,
+) -> None:
+    """Write the files that build the locked environment: bootstrap.sh, environment.yml, Dockerfile."""
+    from envspec.emit.base import EmitContext, emitters
+    from envspec.fsio import write_atomic
+    from envspec.lockfile import parse_lock
+
+    available = emitters()
+    if target != "all" and target not in available:
+        raise UsageError(
+            f"unknown target {target!r}", hint="choose one of: " + ", ".join([*available, "all"])
+        )
+    source = _lock_for_emit(spec, lock_path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    ctx = EmitContext(parse_lock(text, str(source)), text, source.name)
+    folder = output or Path("emit") / ctx.lock.name
+    files: dict[str, str] = {}
+    for name in available if target == "all" else [target]:
+        files.update(available[name].render(ctx))
+    for name, content in sorted(files.items()):
+        mode = 0o755 if name.endswith(".sh") else 0o644
+        write_atomic(folder / name, content.encode("utf-8"), mode=mode)
+    _err().print(f"wrote {len(files)} files to {escape(str(folder))} for environment {ctx.env_id}:")
+    for name in sorted(files):
+        _err().print(f"  {escape(name)}")
+
+
 @contextlib.contextmanager
 def _exclusive(target: Path) -> Iterator[None]:
     """Serialise concurrent locks of one file: an advisory lock on its directory."""

@@ -112,17 +112,4 @@ def emitters() -> dict[str, Emitter]:
     """Every target, by name (imported here so that each target stays one module)."""
     from envspec.emit.venv import VenvEmitter
 
-    found: dict[str, Emitter] = {"venv": VenvEmitter()}
-    try:
-        from envspec.emit.conda import CondaEmitter
-
-        found["conda"] = CondaEmitter()
-    except ImportError:  # pragma: no cover - while a target is being written
-        pass
-    try:
-        from envspec.emit.docker import DockerEmitter
-
-        found["docker"] = DockerEmitter()
-    except ImportError:  # pragma: no cover
-        pass
-    return found
+    return {"venv": VenvEmitter()}
