@@ -335,9 +335,78 @@ def emit(
     for name, content in sorted(files.items()):
         mode = 0o755 if name.endswith(".sh") else 0o644
         write_atomic(folder / name, content.encode("utf-8"), mode=mode)
+    if "environment.yml" in files:
+        from envspec.emit.conda import variable_problems
+
+        for problem in variable_problems(ctx):
+            _err().print(f"[yellow]warning:[/] conda target: {escape(problem)}")
     _err().print(f"wrote {len(files)} files to {escape(str(folder))} for environment {ctx.env_id}:")
     for name in sorted(files):
         _err().print(f"  {escape(name)}")
+
+
+@app.command()
+def verify(
+    lock_path: Annotated[Path | None, typer.Option("--lock", help="The lock to compare with.")] = None,
+    python: Annotated[
+        str | None, typer.Option("--python", help="The environment's interpreter [default: this one].")
+    ] = None,
+    deep: Annotated[
+        bool, typer.Option("--deep", help="Hash every installed file, not only modules.")
+    ] = False,
+    gpu: Annotated[
+        bool, typer.Option("--gpu", help="Check CUDA, the driver and a torch.compile run.")
+    ] = False,
+    quick: Annotated[bool, typer.Option("--quick", help="Do not import torch.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
+) -> None:
+    """Prove that an environment is the locked one and that its GPU stack and flags are in effect."""
+    import json
+
+    from envspec.lockfile import parse_lock
+    from envspec.verify.compare import Status, compare
+    from envspec.verify.render import render_checks
+    from envspec.verify.run import prefix_of, run_probe
+
+    interpreter = python or sys.executable
+    if lock_path is None:
+        prefix = prefix_of(interpreter)
+        lock_path = prefix / "envspec-lock.toml" if prefix else _lock_for_emit(None, None)
+    try:
+        text = lock_path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{lock_path}: cannot read: {exc.strerror or exc}") from None
+    lock = parse_lock(text, str(lock_path))
+    wants_torch = not quick and (
+        lock.facts.get("torch") is not None or bool(lock.spec.get("runtime", {}).get("torch"))
+    )
+    wants_gpu = gpu or (bool(lock.facts.get("cuda")) and not quick)
+    options = {
+        "env": sorted(lock.spec.get("runtime", {}).get("env", {})),
+        "deep": deep,
+        "files": True,
+        "torch": wants_torch or gpu,
+        "gpu": wants_gpu,
+    }
+    report = run_probe(interpreter, options)
+    checks = compare(lock, report, gpu=wants_gpu)
+    failed = any(c.status is Status.FAIL for c in checks)
+    if as_json:
+        document = {
+            "ok": not failed,
+            "lock": str(lock_path),
+            "env-id": lock.env_id,
+            "python": interpreter,
+            "checks": [
+                {"group": c.group, "name": c.name, "status": c.status.value, "detail": c.detail, "fix": c.fix}
+                for c in checks
+            ],
+            "report": report,
+        }
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    else:
+        _out().print(render_checks(checks, lock.env_id, interpreter))
+    _finish(ExitCode.DIFFERS if failed else ExitCode.OK)
 
 
 @contextlib.contextmanager

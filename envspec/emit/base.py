@@ -110,6 +110,8 @@ def _general_names(ctx: EmitContext) -> set[str]:
 
 def emitters() -> dict[str, Emitter]:
     """Every target, by name (imported here so that each target stays one module)."""
+    from envspec.emit.conda import CondaEmitter
+    from envspec.emit.docker import DockerEmitter
     from envspec.emit.venv import VenvEmitter
 
-    return {"venv": VenvEmitter()}
+    return {"venv": VenvEmitter(), "conda": CondaEmitter(), "docker": DockerEmitter()}

@@ -218,7 +218,7 @@ ENVSPEC_LOCK_8c47d0368a0a
 
 usage() {
     cat <<'USAGE'
-Usage: bash bootstrap.sh [--prefix DIR] [--python PATH] [--mirror URL]... [--offline DIR]
+Usage: bash bootstrap.sh [--prefix DIR] [--python PATH] [--mirror URL]... [--offline DIR] [--pip-cache DIR]
 
 Creates (or brings up to date) a virtual environment holding exactly the locked packages.
 
@@ -226,6 +226,7 @@ Creates (or brings up to date) a virtual environment holding exactly the locked 
   --python PATH   the interpreter to build it with (default: pythonX.Y, then python3, from PATH)
   --mirror URL    install from this index instead of the lock's mirrors (repeatable, tried in order)
   --offline DIR   install from the wheel files in DIR, with no index at all
+  --pip-cache DIR keep pip's download cache in DIR (default: no cache)
 USAGE
 }
 
@@ -235,6 +236,7 @@ die() { say "error: $*"; exit 1; }
 prefix="$ENVSPEC_DEFAULT_PREFIX"
 python=""
 offline=""
+pip_cache=""
 mirrors=()
 while [ "$#" -gt 0 ]; do
     case "$1" in
@@ -246,6 +248,8 @@ while [ "$#" -gt 0 ]; do
         --mirror=*) mirrors+=("${1#*=}"); shift ;;
         --offline) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; offline="$2"; shift 2 ;;
         --offline=*) offline="${1#*=}"; shift ;;
+        --pip-cache) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; pip_cache="$2"; shift 2 ;;
+        --pip-cache=*) pip_cache="${1#*=}"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) say "unknown argument: $1"; usage >&2; exit 2 ;;
     esac
@@ -301,20 +305,36 @@ if [ "${#ENVSPEC_SYSTEM_PACKAGES[@]}" -gt 0 ] && command -v dpkg-query >/dev/nul
     fi
 fi
 
-# 4. Build into a temporary prefix; nothing at $final changes until it is complete.
-work="$final.envspec-new.$$"
-cleanup() { if [ -n "$work" ]; then rm -rf -- "$work"; fi; }
+# 4. Build at the prefix itself (venvs are not relocatable: scripts name their interpreter), with any
+#    older environment moved aside. It is put back if anything fails; the new one counts as built only
+#    once its stamp is written, at the very end.
+work="$final"
+aside=""
+cleanup() {
+    if [ -n "$work" ]; then
+        rm -rf -- "$work"
+        if [ -n "$aside" ]; then mv -- "$aside" "$final"; fi
+    fi
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-rm -rf -- "$work"
+if [ -e "$final" ]; then
+    aside="$final.envspec-old.$$"
+    mv -- "$final" "$aside"
+fi
 "$python" -m venv -- "$work" || die "$python -m venv failed"
 envspec_requirements >"$work/envspec-requirements.txt"
 
 # pip sees only what this script gives it: no pip.conf, no PIP_* variables
 while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^PIP_' || true)
 export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-pip=("$work/bin/python" -m pip install --require-hashes --no-deps --no-cache-dir
+pip=("$work/bin/python" -m pip install --require-hashes --no-deps
     --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
+if [ -n "$pip_cache" ]; then
+    pip+=(--cache-dir "$pip_cache")
+else
+    pip+=(--no-cache-dir)
+fi
 if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then
     pip+=(--only-binary :all:)
 fi
@@ -353,7 +373,7 @@ else
             say "$label failed: $(grep -v '^ *$' "$work/envspec-pip.log" | tail -n 1)"
         fi
     done
-    [ "$installed" = 1 ] || die "no mirror could install the locked packages; nothing was changed at $final"
+    [ "$installed" = 1 ] || die "no mirror could install the locked packages; $final is as it was"
 fi
 
 # 5. Runtime flags: the start-up hook for code-only torch settings, env vars in the activate scripts.
@@ -369,27 +389,10 @@ fi
 envspec_lock_text >"$work/envspec-lock.toml"
 rm -f -- "$work/envspec-pip.log"
 
-# 6. The venv's scripts name the temporary prefix: point them at the final one, then swap.
-"$work/bin/python" - "$work" "$final" <<'RELOCATE'
-import pathlib, sys
-old, new = sys.argv[1].encode(), sys.argv[2].encode()
-root = pathlib.Path(sys.argv[1])
-for path in [*root.joinpath("bin").iterdir(), root / "pyvenv.cfg"]:
-    if path.is_file() and not path.is_symlink():
-        data = path.read_bytes()
-        if old in data and b"\0" not in data[:1024]:
-            path.write_bytes(data.replace(old, new))
-RELOCATE
+# 6. Done: stamp it, and drop the environment it replaces.
 printf '%s %s\n' "$ENVSPEC_ENV_ID" "$ENVSPEC_LOCK_SHA256" >"$work/envspec-stamp"
-if [ -e "$final" ]; then
-    old="$final.envspec-old.$$"
-    mv -- "$final" "$old"
-    mv -- "$work" "$final"
-    rm -rf -- "$old"
-else
-    mv -- "$work" "$final"
-fi
 work=""
+if [ -n "$aside" ]; then rm -rf -- "$aside"; fi
 
 say "ready: environment $ENVSPEC_ENV_ID at $final"
 say "activate it with: source $final/bin/activate"

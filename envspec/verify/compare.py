@@ -1,0 +1,329 @@
+"""Compare a probe report with a lock: every check, what it found, and the fix (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from enum import StrEnum
+from typing import Any
+
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from envspec.artifacts import PLATFORM_ENVIRONMENTS, marker_platforms
+from envspec.compat import driver_tuple
+from envspec.lockfile import Lock
+
+SETTING_NAMES = ("cudnn_benchmark", "deterministic", "float32_matmul_precision", "num_threads")
+
+
+class Status(StrEnum):
+    PASS = "pass"  # noqa: S105 - a check's outcome, not a password
+    FAIL = "fail"
+    WARN = "warn"
+    SKIP = "skip"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Check:
+    group: str
+    name: str
+    status: Status
+    detail: str
+    fix: str | None = None
+
+
+def _platform_of(report: Mapping[str, Any], lock: Lock) -> str | None:
+    """The envspec platform name of the probed interpreter."""
+    del lock
+    python = report.get("python", {})
+    for platform, env in PLATFORM_ENVIRONMENTS.items():
+        machine = python.get("machine")
+        if env["sys_platform"] == python.get("platform") and (
+            env["platform_machine"] == machine or (machine, env["platform_machine"]) == ("aarch64", "arm64")
+        ):
+            return platform
+    return None
+
+
+def check_identity(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
+    stamp = report.get("stamp")
+    if stamp is None:
+        yield Check(
+            "identity",
+            "stamp",
+            Status.WARN,
+            "the environment has no envspec stamp",
+            "environments built by bootstrap.sh or the Dockerfile carry one",
+        )
+    elif stamp.split()[0] != lock.env_id:
+        yield Check(
+            "identity",
+            "stamp",
+            Status.FAIL,
+            f"the stamp names environment {stamp.split()[0]}",
+            "this environment was built from another lock: rebuild it",
+        )
+    else:
+        yield Check("identity", "stamp", Status.PASS, f"environment {lock.env_id}")
+    version = str(report.get("python", {}).get("version", "?"))
+    wanted = lock.python
+    same = version == wanted if wanted.count(".") == 2 else version.rsplit(".", 1)[0] == wanted
+    yield Check(
+        "identity",
+        "python",
+        Status.PASS if same else Status.FAIL,
+        f"Python {version}" + ("" if same else f", the lock is for Python {wanted}"),
+        None if same else f"build the environment with Python {wanted}",
+    )
+    platform = _platform_of(report, lock)
+    if platform is None or platform not in lock.platforms:
+        where = f"{report.get('python', {}).get('platform')}/{report.get('python', {}).get('machine')}"
+        yield Check(
+            "identity",
+            "platform",
+            Status.FAIL,
+            f"{where} is not a locked platform",
+            f"locked for: {', '.join(lock.platforms)}",
+        )
+
+
+def check_packages(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
+    platform = _platform_of(report, lock) or (lock.platforms[0] if lock.platforms else "linux-x86_64")
+    locked = {
+        canonicalize_name(p.name): p.version
+        for p in lock.packages
+        if marker_platforms(p.marker, lock.python, [platform])
+    }
+    installed = {canonicalize_name(d["name"]): d for d in report.get("distributions", [])}
+    for name, version in sorted(locked.items()):
+        found = installed.get(name)
+        if found is None:
+            yield Check(
+                "packages",
+                name,
+                Status.FAIL,
+                f"{name}=={version} is not installed",
+                "rebuild the environment from the lock",
+            )
+        elif not _same_version(found["version"], version):
+            yield Check(
+                "packages",
+                name,
+                Status.FAIL,
+                f"{name} is {found['version']}, the lock says {version}",
+                "rebuild the environment from the lock",
+            )
+    extra = sorted(n for n, d in installed.items() if n not in locked and not d.get("tooling"))
+    for name in extra:
+        yield Check(
+            "packages",
+            name,
+            Status.FAIL,
+            f"{name}=={installed[name]['version']} is installed but not locked",
+            "uninstall it, or add it to the spec and re-lock",
+        )
+    good = len([n for n in locked if n in installed and _same_version(installed[n]["version"], locked[n])])
+    yield Check(
+        "packages",
+        "summary",
+        Status.PASS if good == len(locked) and not extra else Status.FAIL,
+        f"{good} of {len(locked)} locked packages present at their locked versions; {len(extra)} unlocked",
+    )
+    changed = [(d["name"], p) for d in installed.values() for p in d.get("problems", [])]
+    checked = sum(int(d.get("files_checked", 0)) for d in installed.values())
+    for name, problem in changed:
+        yield Check(
+            "files",
+            name,
+            Status.FAIL,
+            f"{problem['path']}: {problem['problem']}",
+            f"reinstall {name} (the file was modified after installation)",
+        )
+    yield Check(
+        "files",
+        "summary",
+        Status.FAIL if changed else Status.PASS,
+        f"{checked} installed files checked against RECORD, {len(changed)} differ",
+    )
+
+
+def _same_version(a: str, b: str) -> bool:
+    try:
+        return Version(a) == Version(b)
+    except InvalidVersion:
+        return a == b
+
+
+def check_runtime(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
+    wanted = {str(k): str(v) for k, v in lock.spec.get("runtime", {}).get("env", {}).items()}
+    seen = report.get("environ", {})
+    for name, value in wanted.items():
+        actual = seen.get(name)
+        if actual == value:
+            yield Check("runtime", name, Status.PASS, "set as locked")
+        elif actual is None:
+            yield Check(
+                "runtime",
+                name,
+                Status.FAIL,
+                "not set in this process",
+                "activate the environment first (source PREFIX/bin/activate), or use the image's ENV",
+            )
+        else:
+            yield Check(
+                "runtime",
+                name,
+                Status.FAIL,
+                f"is {actual!r}, the lock says {value!r}",
+                "something overrides it after activation: check your shell profile",
+            )
+
+
+def check_torch(lock: Lock, report: Mapping[str, Any], *, gpu: bool) -> Iterator[Check]:
+    torch_facts = lock.facts.get("torch")
+    settings = {k: v for k, v in lock.spec.get("runtime", {}).get("torch", {}).items() if v is not None}
+    probe = report.get("torch")
+    if probe is None:
+        if torch_facts or settings:
+            yield Check("torch", "import", Status.SKIP, "torch was not imported (--quick)")
+        return
+    if not probe.get("imported"):
+        yield Check(
+            "torch",
+            "import",
+            Status.FAIL,
+            f"import torch failed: {probe.get('error')}",
+            "rebuild the environment from the lock",
+        )
+        return
+    yield Check(
+        "torch",
+        "import",
+        Status.PASS,
+        f"torch {probe['version']} imported in {probe.get('import_seconds')} s",
+    )
+    pin = next((p.version for p in lock.packages if p.name == "torch"), None)
+    if pin is not None:
+        same = _same_version(str(probe["version"]), pin)
+        yield Check(
+            "torch",
+            "version",
+            Status.PASS if same else Status.FAIL,
+            f"torch {probe['version']}" + ("" if same else f", the lock says {pin}"),
+        )
+    if torch_facts:
+        cuda = torch_facts.get("cuda")
+        same = probe.get("cuda") == cuda
+        yield Check(
+            "torch",
+            "build",
+            Status.PASS if same else Status.FAIL,
+            f"torch.version.cuda is {probe.get('cuda')}" + ("" if same else f", the lock's build is {cuda}"),
+            None if same else f"install the {torch_facts.get('variant')} build the lock names",
+        )
+        cudnn_pin = torch_facts.get("cudnn")
+        if cudnn_pin and probe.get("cudnn") is not None:
+            major, minor, patch = (int(x) for x in str(cudnn_pin).split(".")[:3])
+            number = int(probe["cudnn"])
+            wanted = major * 1000 + minor * 100 + patch if major < 9 else major * 10000 + minor * 100 + patch
+            yield Check(
+                "torch",
+                "cudnn",
+                Status.PASS if number == wanted else Status.WARN,
+                f"cuDNN {number} (the lock pins {cudnn_pin})",
+            )
+    flags = probe.get("flags", {})
+    for name in SETTING_NAMES:
+        if name in settings:
+            actual = flags.get(name)
+            ok = actual == settings[name]
+            yield Check(
+                "torch",
+                name,
+                Status.PASS if ok else Status.FAIL,
+                f"is {actual!r}" + ("" if ok else f", the lock says {settings[name]!r}"),
+                None if ok else "the start-up hook did not run: is envspec-startup.pth in site-packages?",
+            )
+    if "compile_mode" in settings:
+        applied = probe.get("applied") or {}
+        ok = applied.get("compile_mode") == settings["compile_mode"]
+        yield Check(
+            "torch",
+            "compile_mode",
+            Status.PASS if ok else Status.FAIL,
+            f"default torch.compile mode {applied.get('compile_mode')!r}",
+        )
+    if probe.get("inductor") is False:
+        yield Check(
+            "torch",
+            "inductor",
+            Status.FAIL,
+            f"torch._inductor does not import: {probe.get('inductor_error')}",
+        )
+    elif probe.get("inductor"):
+        yield Check("torch", "inductor", Status.PASS, "torch._inductor imports")
+    if gpu:
+        yield from check_gpu(lock, probe.get("gpu") or {})
+
+
+def check_gpu(lock: Lock, gpu: Mapping[str, Any]) -> Iterator[Check]:
+    if not gpu.get("available"):
+        yield Check(
+            "gpu",
+            "cuda",
+            Status.FAIL,
+            "torch.cuda.is_available() is False",
+            "check the driver (nvidia-smi) and, in a container, --gpus all",
+        )
+        return
+    devices = gpu.get("devices", [])
+    yield Check(
+        "gpu", "cuda", Status.PASS, f"{len(devices)} device(s): " + ", ".join(d["name"] for d in devices)
+    )
+    floor = lock.facts.get("cuda", {}).get("min-driver")
+    driver = gpu.get("driver")
+    if floor and driver:
+        ok = driver_tuple(driver) >= driver_tuple(floor)
+        yield Check(
+            "gpu",
+            "driver",
+            Status.PASS if ok else Status.FAIL,
+            f"driver {driver}" + (f" (needs >= {floor})" if not ok else f", at or above {floor}"),
+            None if ok else f"upgrade the driver to {floor} or newer",
+        )
+    elif floor:
+        yield Check("gpu", "driver", Status.WARN, "the driver version could not be read")
+    arch = set(gpu.get("arch_list", []))
+    for device in devices:
+        major, minor = device["capability"]
+        ok = f"sm_{major}{minor}" in arch or any(a.startswith(f"sm_{major}") for a in arch)
+        yield Check(
+            "gpu",
+            "arch",
+            Status.PASS if ok else Status.FAIL,
+            f"{device['name']} is sm_{major}{minor}; the build supports {', '.join(sorted(arch))}",
+            None if ok else "this torch build has no kernels for the GPU: use another CUDA build",
+        )
+    compiled = gpu.get("compile", {})
+    if compiled.get("ok"):
+        yield Check(
+            "gpu", "compile", Status.PASS, f"torch.compile smoke test ran in {compiled.get('seconds')} s"
+        )
+    else:
+        yield Check(
+            "gpu",
+            "compile",
+            Status.FAIL,
+            f"torch.compile smoke test failed: {compiled.get('error', 'wrong result')}",
+        )
+
+
+def compare(lock: Lock, report: Mapping[str, Any], *, gpu: bool = False) -> list[Check]:
+    """Every check of a report against a lock, in a stable order."""
+    return [
+        *check_identity(lock, report),
+        *check_packages(lock, report),
+        *check_runtime(lock, report),
+        *check_torch(lock, report, gpu=gpu),
+    ]
