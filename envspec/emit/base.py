@@ -83,12 +83,12 @@ def mirror_urls(ctx: EmitContext) -> list[str | None]:
     A default-index mirror is written as the URL the lock actually used for it, when a package came
     from it, so that an install does not depend on the installer's configuration.
     """
-    scoped = {p.index_name for p in ctx.lock.packages} - _general_names(ctx)
+    general = _general_names(ctx)
     used = {p.index_name: p.index_url for p in ctx.lock.packages}
     urls: list[str | None] = []
     for mirror in ctx.spec.get("mirrors", []) or [{"name": "default"}]:
         name = mirror.get("name")
-        if name in scoped or mirror.get("packages"):
+        if name not in general:
             continue
         url = mirror.get("url") or used.get(name)
         urls.append(url.rstrip("/") if url else None)
