@@ -148,6 +148,14 @@ def summarize_failure(output: str, limit: int = 12) -> str:
     return "\n".join(chosen[:limit])
 
 
+def _upgrade_args(request: ResolveRequest) -> list[str]:
+    """``--upgrade`` / ``--upgrade-package NAME``: both backends spell them the same way."""
+    args = ["--upgrade"] if request.upgrade else []
+    for name in request.upgrade_packages:
+        args += ["--upgrade-package", name]
+    return args
+
+
 def _run(command: Sequence[str], workdir: Path, what: str) -> None:
     try:
         result = subprocess.run(
@@ -231,11 +239,7 @@ class PipTools:
         ]
         if request.prereleases:
             command.append("--pre")
-        if request.upgrade:
-            command.append("--upgrade")
-        for name in request.upgrade_packages:
-            command += ["--upgrade-package", name]
-        command.append(requirements.name)
+        command += [*_upgrade_args(request), requirements.name]
         _run(command, workdir, "pip-compile")
         return parse_pins(output.read_text(encoding="utf-8"))
 
@@ -298,11 +302,7 @@ class Uv:
             command += ["--prerelease", "allow"]
         for host in request.trusted_hosts:
             command += ["--allow-insecure-host", host]
-        if request.upgrade:
-            command.append("--upgrade")
-        for name in request.upgrade_packages:
-            command += ["--upgrade-package", name]
-        command.append(requirements.name)
+        command += [*_upgrade_args(request), requirements.name]
         _run(command, workdir, "uv")
         return parse_pins(output.read_text(encoding="utf-8"))
 

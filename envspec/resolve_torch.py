@@ -1,8 +1,8 @@
-"""Derived torch facts of a spec: the effective build and the CUDA it implies (pure)."""
+"""Derived torch facts of a spec: the effective build (pure)."""
 
 from __future__ import annotations
 
-from envspec.compat import cuda_of_variant, variant_for_cuda
+from envspec.compat import variant_for_cuda
 from envspec.spec import Spec
 
 
@@ -15,11 +15,3 @@ def effective_variant(spec: Spec) -> str | None:
     if spec.cuda is not None:
         return variant_for_cuda(spec.cuda.version)
     return "cpu"
-
-
-def effective_cuda(spec: Spec) -> str | None:
-    """The CUDA version the torch build bundles, or ``[cuda] version`` when there is no torch."""
-    variant = effective_variant(spec)
-    if variant is not None:
-        return cuda_of_variant(variant)
-    return spec.cuda.version if spec.cuda else None
