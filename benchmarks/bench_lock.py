@@ -47,7 +47,8 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from envspec.backends import UV_PLATFORMS, host_platform
+from envspec.lock.resolvers import host_platform
+from envspec.platforms import UV_TARGETS
 from tests.support.index import serve_index
 from tests.support.isolation import isolated_env, uv_executable
 from tests.support.wheels import build_wheel
@@ -428,8 +429,8 @@ def breakdown(spec: Path, resolver: str) -> dict[str, float]:
     """
     from envspec.compat import load_compat
     from envspec.lint import LintContext
-    from envspec.locker import LockOptions, build_lock
-    from envspec.lockfile import render_lock
+    from envspec.lock.build import LockOptions, build_lock
+    from envspec.lock.render import render_lock
     from envspec.validate import validate_file
 
     marks: list[tuple[str, float]] = []
@@ -656,7 +657,7 @@ def measure(reps: int, python: str, target: str) -> Measured:
                 requirements_in=requirements_in,
                 noop_lock=Path(tmp) / "pylock.noop.toml",
                 python=python,
-                uv_platform=UV_PLATFORMS[target],
+                uv_platform=UV_TARGETS[target],
                 uv=uv,
             )
             cases = make_cases(setup)

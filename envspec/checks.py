@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 
 from envspec.compat import Compat, cuda_of_variant, driver_tuple
 from envspec.errors import Diagnostic, Severity
+from envspec.platforms import python_minor
 from envspec.resolve_torch import effective_variant
 from envspec.spec import Spec, show
 
@@ -45,10 +46,6 @@ def _error(
     return Diagnostic(code, Severity.ERROR, message, path=path, expected=expected, hint=hint)
 
 
-def _minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
 def _list(items: Iterable[str]) -> str:
     return ", ".join(items)
 
@@ -57,12 +54,12 @@ def known_torch_text(compat: Compat) -> str:
     """Known torch releases grouped by series, e.g. ``2.1: 2.1.0 2.1.1 2.1.2; 2.2: ...``."""
     groups: dict[str, list[str]] = {}
     for release in compat.torch_releases():
-        groups.setdefault(_minor(release), []).append(release)
+        groups.setdefault(python_minor(release), []).append(release)
     return "; ".join(f"{series}: {' '.join(items)}" for series, items in groups.items())
 
 
 def check_python(spec: Spec, compat: Compat) -> Iterator[Diagnostic]:
-    minor = _minor(spec.env.python)
+    minor = python_minor(spec.env.python)
     if minor not in compat.python.known:
         yield _error(
             "unknown-python",
@@ -86,7 +83,7 @@ def check_torch(spec: Spec, compat: Compat) -> Iterator[Diagnostic]:
             hint="if the release is new, run `python -m envspec.compat_refresh` or pick a listed one",
         )
         return
-    python = _minor(spec.env.python)
+    python = python_minor(spec.env.python)
     if python not in series.python:
         yield _error(
             "torch-python",

@@ -7,10 +7,8 @@ and :func:`main` prints them with their hint. Nothing below it prints or exits.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,11 +17,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from envspec import __version__
-from envspec.errors import EnvspecError, ExitCode, UsageError
+from envspec.errors import EnvspecError, ExitCode, SpecError, UsageError
 
 if TYPE_CHECKING:
     from envspec.compat import Compat
     from envspec.load import LoadedSpec
+    from envspec.lock.model import Lock
 
 app = typer.Typer(
     name="envspec",
@@ -150,11 +149,6 @@ def _validated(spec: Path) -> tuple[LoadedSpec, Compat]:
     return report.loaded, compat
 
 
-def default_lock_path(spec: Path) -> Path:
-    """``locks/pylock.<spec stem>.toml``, relative to the working directory."""
-    return Path("locks") / f"pylock.{spec.stem}.toml"
-
-
 @app.command()
 def lock(
     spec: Annotated[Path, typer.Argument(help="The spec to lock.", show_default=False)],
@@ -180,18 +174,15 @@ def lock(
     import json
 
     from envspec.fsio import write_atomic
-    from envspec.lockfile import read_spec_hash
+    from envspec.lock.state import default_lock_path, freshness
 
     if resolver not in ("auto", "pip-tools", "uv"):
         raise UsageError(f"unknown resolver {resolver!r}", hint="choose auto, pip-tools or uv")
     target = output or default_lock_path(spec)
     loaded, compat = _validated(spec)
-    from envspec.plan import plan_lock, spec_hash
-
-    current = spec_hash(loaded.spec, plan_lock(loaded.spec, compat))
-    existing = target.read_text(encoding="utf-8") if target.is_file() else None
-    locked_hash = read_spec_hash(existing) if existing is not None else None
-    fresh = locked_hash == current and not upgrade and not upgrade_package
+    state = freshness(loaded.spec, compat, target)
+    current, existing = state.current, state.existing
+    fresh = state.fresh and not upgrade and not upgrade_package
 
     def summary(state: str, **extra: object) -> None:
         if as_json:
@@ -204,13 +195,7 @@ def lock(
             summary("fresh")
             _err().print(f"{escape(str(target))} is up to date")
             return
-        reason = (
-            "no lockfile"
-            if existing is None
-            else "not an envspec lock of this format"
-            if locked_hash is None
-            else "the spec changed since it was locked"
-        )
+        reason = state.reason or "stale"
         summary("stale", reason=reason)
         _err().print(f"stale: {escape(str(target))}: {reason}")
         raise typer.Exit(int(ExitCode.DIFFERS))
@@ -219,18 +204,20 @@ def lock(
         _err().print(f"{escape(str(target))} is up to date (spec unchanged)")
         return
 
-    from envspec.locker import LockOptions, build_lock
-    from envspec.lockfile import LockFileError, parse_lock, render_lock
+    from envspec.lock.build import LockOptions, build_lock
+    from envspec.lock.read import LockFileError, parse_lock
+    from envspec.lock.render import render_lock
+    from envspec.lock.state import exclusive
 
     previous = None
-    if existing is not None:
+    if existing:
         try:
             previous = parse_lock(existing, str(target))
-        except LockFileError:
-            previous = None
+        except (LockFileError, SpecError):
+            previous = None  # a broken lock keeps no pins: it is replaced
     options = LockOptions(resolver=resolver, upgrade=upgrade, upgrade_packages=tuple(upgrade_package or ()))
     console = _err()
-    with _exclusive(target), console.status("locking", spinner="dots") as status:
+    with exclusive(target), console.status("locking", spinner="dots") as status:
         new = build_lock(
             loaded, compat, options, previous=previous, progress=lambda m: status.update(escape(m))
         )
@@ -254,17 +241,9 @@ def diff(
 ) -> None:
     """Show what changed between two locks, the changes that matter most first (exit 1 if any)."""
     from envspec.diff import diff_locks, render_diff_json, render_diff_text
-    from envspec.lockfile import parse_lock
+    from envspec.lock.read import read_lock
 
-    def read(path: Path) -> str:
-        try:
-            return path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(f"{path}: no such file", hint="`envspec lock SPEC` writes one") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{path}: cannot read: {exc}") from None
-
-    result = diff_locks(parse_lock(read(old), str(old)), parse_lock(read(new), str(new)))
+    result = diff_locks(read_lock(old)[0], read_lock(new)[0])
     if as_json:
         sys.stdout.write(render_diff_json(result))
     else:
@@ -272,33 +251,35 @@ def diff(
     _finish(ExitCode.OK if result.empty else ExitCode.DIFFERS)
 
 
-def _lock_for_emit(spec: Path | None, lock_path: Path | None) -> Path:
+def _lock_for_emit(spec: Path | None, lock_path: Path | None) -> tuple[Lock, str, Path]:
     """The lock to emit from: --lock, else the spec's (refused when stale), else the one in locks/."""
-    from envspec.lockfile import read_spec_hash
-    from envspec.plan import plan_lock, spec_hash
+    from envspec.lock.read import read_lock
+    from envspec.lock.state import check_matches_spec, default_lock_path, freshness
 
     if lock_path is not None and spec is not None:
         raise UsageError("give a spec or --lock, not both")
-    if lock_path is not None:
-        return lock_path
-    if spec is not None:
+    if lock_path is None and spec is not None:
         loaded, compat = _validated(spec)
-        target = default_lock_path(spec)
-        current = spec_hash(loaded.spec, plan_lock(loaded.spec, compat))
-        if not target.is_file():
-            raise UsageError(f"{spec} has no lock at {target}", hint=f"run: envspec lock {spec}")
-        if read_spec_hash(target.read_text(encoding="utf-8")) != current:
+        lock_path = default_lock_path(spec)
+        if not lock_path.is_file():
+            raise UsageError(f"{spec} has no lock at {lock_path}", hint=f"run: envspec lock {spec}")
+        if not freshness(loaded.spec, compat, lock_path).fresh:
             raise UsageError(
-                f"{target} is stale: {spec} changed since it was locked", hint=f"run: envspec lock {spec}"
+                f"{lock_path} is stale: {spec} changed since it was locked", hint=f"run: envspec lock {spec}"
             )
-        return target
-    found = sorted(Path("locks").glob("pylock.*.toml"))
-    if len(found) != 1:
-        raise UsageError(
-            "no lock given, and locks/ holds " + (f"{len(found)} locks" if found else "none"),
-            hint="pass a spec or --lock LOCK",
-        )
-    return found[0]
+        lock, text = read_lock(lock_path)
+        check_matches_spec(lock, loaded.spec, str(lock_path), str(spec))
+        return lock, text, lock_path
+    if lock_path is None:
+        found = sorted(Path("locks").glob("pylock.*.toml"))
+        if len(found) != 1:
+            raise UsageError(
+                "no lock given, and locks/ holds " + (f"{len(found)} locks" if found else "none"),
+                hint="pass a spec or --lock LOCK",
+            )
+        lock_path = found[0]
+    lock, text = read_lock(lock_path)
+    return lock, text, lock_path
 
 
 @app.command()
@@ -313,26 +294,19 @@ def emit(
     ] = None,
 ) -> None:
     """Write the files that build the locked environment: bootstrap.sh, environment.yml, Dockerfile."""
-    from envspec.emit.base import EmitContext, emitters
+    from envspec.emit import EmitContext, emitters, render_targets
     from envspec.fsio import write_atomic
-    from envspec.lockfile import parse_lock
 
     available = emitters()
     if target != "all" and target not in available:
         raise UsageError(
             f"unknown target {target!r}", hint="choose one of: " + ", ".join([*available, "all"])
         )
-    source = _lock_for_emit(spec, lock_path)
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    ctx = EmitContext(parse_lock(text, str(source)), text, source.name)
-    folder = output or Path("emit") / ctx.lock.name
-    files: dict[str, str] = {}
-    for name in available if target == "all" else [target]:
-        files.update(available[name].render(ctx))
-    for name, content in sorted(files.items()):
+    lock, text, source = _lock_for_emit(spec, lock_path)
+    ctx = EmitContext(lock, text, source.name)
+    folder = output or Path("emit") / lock.name
+    files = render_targets(ctx, list(available) if target == "all" else [target])
+    for name, content in files.items():
         mode = 0o755 if name.endswith(".sh") else 0o644
         write_atomic(folder / name, content.encode("utf-8"), mode=mode)
     if "environment.yml" in files:
@@ -363,31 +337,18 @@ def verify(
     """Prove that an environment is the locked one and that its GPU stack and flags are in effect."""
     import json
 
-    from envspec.lockfile import parse_lock
+    from envspec.lock.read import read_lock
     from envspec.verify.compare import Status, compare
     from envspec.verify.render import render_checks
-    from envspec.verify.run import prefix_of, run_probe
+    from envspec.verify.run import prefix_of, probe_options, run_probe
 
     interpreter = python or sys.executable
     if lock_path is None:
         prefix = prefix_of(interpreter)
-        lock_path = prefix / "envspec-lock.toml" if prefix else _lock_for_emit(None, None)
-    try:
-        text = lock_path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"{lock_path}: cannot read: {exc.strerror or exc}") from None
-    lock = parse_lock(text, str(lock_path))
-    wants_torch = not quick and (
-        lock.facts.get("torch") is not None or bool(lock.spec.get("runtime", {}).get("torch"))
-    )
-    wants_gpu = gpu or (bool(lock.facts.get("cuda")) and not quick)
-    options = {
-        "env": sorted(lock.spec.get("runtime", {}).get("env", {})),
-        "deep": deep,
-        "files": True,
-        "torch": wants_torch or gpu,
-        "gpu": wants_gpu,
-    }
+        lock_path = prefix / "envspec-lock.toml" if prefix else _lock_for_emit(None, None)[2]
+    lock, _ = read_lock(lock_path)
+    options = probe_options(lock, deep=deep, gpu=gpu, quick=quick)
+    wants_gpu = bool(options["gpu"])
     report = run_probe(interpreter, options)
     checks = compare(lock, report, gpu=wants_gpu)
     failed = any(c.status is Status.FAIL for c in checks)
@@ -407,21 +368,6 @@ def verify(
     else:
         _out().print(render_checks(checks, lock.env_id, interpreter))
     _finish(ExitCode.DIFFERS if failed else ExitCode.OK)
-
-
-@contextlib.contextmanager
-def _exclusive(target: Path) -> Iterator[None]:
-    """Serialise concurrent locks of one file: an advisory lock on its directory."""
-    import fcntl
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -8,24 +8,28 @@ expected and, where it can guess, a hint. Any input, however broken, ends in a
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import datetime
 import difflib
 import re
+import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-import tomlkit.exceptions
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from envspec.errors import Diagnostic, KeyPath, Severity, SpecError, UsageError, format_path
+from envspec.fields import show
 from envspec.source import key_lines, line_of
-from envspec.spec import Spec, show
+from envspec.spec import Spec
+from envspec.text import control_characters
 
 MAX_SPEC_BYTES = 1024 * 1024
+MAX_NESTING = 100  # tables and arrays within each other; a hand-written spec needs a handful
+_SYNTAX_EXPECTED = "TOML syntax (see https://toml.io)"
 _VERSION_KEYS = {
     ("env", "python"): '"3.11"',
     ("cuda", "version"): '"12.1"',
@@ -71,13 +75,15 @@ def parse_spec(data: bytes, file: str) -> LoadedSpec:
     text = _decode(data, file)
     raw = _parse_toml(text, file)
     lines = key_lines(text)
-    problems = [*_control_characters(raw), *_structure(raw, text, lines)]
+    problems = [*control_characters(raw), *_structure(raw, text, lines)]
     spec: Spec | None = None
     try:
         spec = Spec.model_validate(raw)
     except ValidationError as exc:
         seen = {p.path for p in problems}
-        problems += [p for p in _from_pydantic(exc.errors(include_url=False)) if p.path not in seen]
+        problems += [
+            p for p in diagnostics_from_pydantic(exc.errors(include_url=False), Spec) if p.path not in seen
+        ]
     if problems or spec is None:
         located = [p.located(file, line_of(lines, p.path)) for p in problems]
         raise SpecError(file, sorted(located, key=lambda d: d.line or 0))
@@ -131,54 +137,93 @@ def _decode(data: bytes, file: str) -> str:
 
 
 def _parse_toml(text: str, file: str) -> dict[str, Any]:
+    """TOML text -> plain data (dicts, lists, str, int, float, bool, datetime/date/time)."""
     try:
-        document = tomlkit.parse(text)
-        raw = document.unwrap()
-    except tomlkit.exceptions.ParseError as exc:
-        message = str(exc)
-        message = message.rsplit(" at line ", 1)[0]
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _syntax_error(file, str(exc), text) from None
+    except RecursionError:
+        raise _too_deep(file, text) from None
+    except ValueError as exc:  # an integer of more digits than int() converts, ...
         raise _fail(
-            file,
-            "toml-syntax",
-            f"{message} (column {exc.col})",
-            line=exc.line,
-            expected="TOML syntax (see https://toml.io)",
+            file, "toml-syntax", f"not a valid TOML document: {exc}", expected=_SYNTAX_EXPECTED
         ) from None
-    except (tomlkit.exceptions.TOMLKitError, ValueError, RecursionError, IndexError, KeyError) as exc:
-        # tomlkit raises a few non-ParseError exceptions for pathological input (deep nesting,
-        # redefined tables): report them as TOML errors rather than crash.
-        raise _fail(file, "toml-syntax", f"not a valid TOML document: {exc}") from None
-    return dict(raw)
+    if _depth(raw) > MAX_NESTING:
+        raise _too_deep(file, text)
+    return raw
 
 
-def _walk(value: object, path: KeyPath = ()) -> Iterator[tuple[KeyPath, object]]:
-    yield path, value
-    if isinstance(value, dict):
-        for key, item in value.items():
-            yield from _walk(item, (*path, str(key)))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk(item, (*path, index))
+# tomllib ends every message with where it stopped, on every Python version (3.14 also sets .lineno
+# and .colno, but the text is the same, so one parser serves them all).
+_WHERE = re.compile(
+    r"(?P<reason>.*) \(at (?:line (?P<line>\d+), column (?P<column>\d+)|end of document)\)", re.S
+)
+_DECLARED_TWICE = re.compile(r"Cannot declare (?P<key>\(.*\)) twice")
 
 
-def _control_characters(raw: Mapping[str, Any]) -> Iterator[Diagnostic]:
-    """No key or text value may hold a control character: they reach scripts and Dockerfiles."""
-    for path, value in _walk(dict(raw)):
-        texts = [("value", value)] if isinstance(value, str) else []
-        if path and isinstance(path[-1], str):
-            texts.append(("key", path[-1]))
-        for what, text in texts:
-            bad = next((ch for ch in text if ord(ch) < 0x20 or ord(ch) == 0x7F), None)
-            if bad is not None:
-                yield Diagnostic(
-                    "control-character",
-                    Severity.ERROR,
-                    f"the {what} holds the control character U+{ord(bad):04X}",
-                    path=path,
-                    expected="text without newlines, tabs or other control characters",
-                    hint="values reach shell scripts and Dockerfiles, where a newline starts a new command",
-                )
-                break
+def _syntax_error(file: str, message: str, text: str) -> SpecError:
+    match = _WHERE.fullmatch(message)
+    if match is None:
+        return _fail(file, "toml-syntax", message, expected=_SYNTAX_EXPECTED)
+    if match["line"] is None:  # the document ended inside a value: point at its last written line
+        where, line = "at the end of the file", text.rstrip().count("\n") + 1
+    else:
+        where, line = f"(column {match['column']})", int(match["line"])
+    reason = _readable(match["reason"])
+    return _fail(file, "toml-syntax", f"{reason} {where}", line=line, expected=_SYNTAX_EXPECTED)
+
+
+def _readable(reason: str) -> str:
+    """tomllib names a table declared twice as a Python tuple, ``('a', 'b')``; write it as TOML, ``[a.b]``."""
+    match = _DECLARED_TWICE.fullmatch(reason)
+    try:
+        key = ast.literal_eval(match["key"]) if match else None
+    except (ValueError, SyntaxError):
+        key = None
+    if isinstance(key, tuple) and all(isinstance(part, str) for part in key):
+        return f"Cannot declare [{format_path(key)}] twice"
+    return reason
+
+
+def _depth(document: Mapping[str, Any]) -> int:
+    """How deep tables and arrays nest in ``document`` (walked without recursion)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((item, depth + 1) for item in items if isinstance(item, dict | list))
+    return deepest
+
+
+def _too_deep(file: str, text: str) -> SpecError:
+    return _fail(
+        file,
+        "toml-syntax",
+        f"tables and arrays nested more than {MAX_NESTING} levels deep",
+        line=_nesting_line(text, MAX_NESTING),
+        expected=_SYNTAX_EXPECTED,
+    )
+
+
+# What may hold a bracket without opening a value: strings (multi-line ones first) and comments.
+_BRACKETS = re.compile(
+    r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*|[][{}]', re.S
+)
+
+
+def _nesting_line(text: str, limit: int) -> int | None:
+    """The line where brackets and braces outside strings and comments first nest over ``limit``."""
+    depth = 0
+    for match in _BRACKETS.finditer(text):
+        if match.group() in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return text.count("\n", 0, match.start()) + 1
+        elif match.group() in ("]", "}"):
+            depth = max(depth - 1, 0)
+    return None
 
 
 def _structure(raw: Mapping[str, Any], text: str, lines: Mapping[KeyPath, int]) -> Iterator[Diagnostic]:
@@ -239,9 +284,9 @@ def _toml_type(value: object) -> str:
     return next((word for kind, word in _TOML_TYPES if isinstance(value, kind)), type(value).__name__)
 
 
-def _model_at(path: Sequence[str | int]) -> type[BaseModel] | None:
+def _model_at(root: type[BaseModel], path: Sequence[str | int]) -> type[BaseModel] | None:
     """The model class that validates the table at ``path`` (for listing its keys)."""
-    model: type[BaseModel] = Spec
+    model: type[BaseModel] = root
     for part in path:
         if isinstance(part, int):
             continue
@@ -271,7 +316,8 @@ def _keys_of(model: type[BaseModel]) -> list[str]:
     return [field.alias or name for name, field in model.model_fields.items()]
 
 
-def _from_pydantic(errors: Sequence[ErrorDetails]) -> Iterator[Diagnostic]:
+def diagnostics_from_pydantic(errors: Sequence[ErrorDetails], root: type[BaseModel]) -> Iterator[Diagnostic]:
+    """pydantic's errors for a document validated by ``root``, as located-ready diagnostics."""
     locs = [tuple(e["loc"]) for e in errors]
     for error, loc in zip(errors, locs, strict=True):
         kind = error["type"]
@@ -282,7 +328,7 @@ def _from_pydantic(errors: Sequence[ErrorDetails]) -> Iterator[Diagnostic]:
             continue  # a list emptied by its own invalid items: the items are reported already
         if kind == "extra_forbidden":
             key = str(path[-1])
-            model = _model_at(path[:-1])
+            model = _model_at(root, path[:-1])
             known = _keys_of(model) if model else []
             close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
             where = f"[{format_path(path[:-1])}]" if path[:-1] else "the top level"

@@ -135,14 +135,28 @@ def test_internal_errors_are_reported_not_dumped(
 
 
 def test_diff_exit_codes(tmp_path: Path) -> None:
-    from envspec.lockfile import Artifact, Lock, LockedPackage, render_lock
+    from envspec.lock.model import Artifact, Facts, Lock, LockedPackage
+    from envspec.lock.render import render_lock
+    from envspec.spec import Spec
 
     def lock(version: str) -> Path:
         wheel = f"a-{version}-py3-none-any.whl"
-        package = LockedPackage(
-            "a", version, "default", "https://i.invalid/", (Artifact(wheel, "u", 1, "0" * 64),)
+        artifact = Artifact(wheel, f"https://f.invalid/{wheel}", 1, "0" * 64)
+        package = LockedPackage("a", version, "default", "https://i.invalid/", (artifact,))
+        spec = Spec.model_validate({"env": {"name": "demo", "python": "3.11"}})
+        value = Lock(
+            "sha256:" + "0" * 64,
+            "demo",
+            "3.11",
+            ("linux-x86_64",),
+            "uv",
+            "1",
+            (),
+            (),
+            (package,),
+            spec,
+            Facts(),
         )
-        value = Lock("sha256:x", "demo", "3.11", ("linux-x86_64",), "uv", "1", (), (), (package,), {}, {})
         path = tmp_path / f"{version}.toml"
         path.write_text(render_lock(value))
         return path

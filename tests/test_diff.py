@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator
 from typing import Any
 
 from rich.text import Text
 
 from envspec.diff import LockDiff, diff_locks, render_diff_json, render_diff_text
-from envspec.lockfile import Artifact, Lock, LockedPackage, parse_lock, render_lock
+from envspec.lock.model import Artifact, Facts, Lock, LockedPackage
+from envspec.lock.read import parse_lock
+from envspec.lock.render import render_lock
 from envspec.spec import Spec
 
 
@@ -41,8 +44,8 @@ def pkg(
     )
 
 
-def spec(**sections: Any) -> dict[str, Any]:
-    """A normalized spec mapping, as `envspec lock` stores it (defaults filled in)."""
+def spec(**sections: Any) -> Spec:
+    """A spec with [cuda], [torch], one mirror and runtime flags; ``sections`` replace whole tables."""
     data: dict[str, Any] = {
         "env": {"name": "demo", "python": "3.11"},
         "cuda": {"version": "12.1", "driver": "535.129.03"},
@@ -51,33 +54,38 @@ def spec(**sections: Any) -> dict[str, Any]:
         "runtime": {"env": {"NCCL_P2P_DISABLE": "0"}, "torch": {"deterministic": True}},
     }
     data.update(sections)
-    return Spec.model_validate(data).model_dump(mode="json", by_alias=True)
+    return Spec.model_validate(data)
 
 
-FACTS: Mapping[str, Any] = {
-    "python-image": "python:3.11-slim-bookworm",
-    "torch": {
-        "version": "2.1.2",
-        "variant": "cu121",
-        "local": "cu121",
-        "cuda": "12.1",
-        "cudnn": "8.9",
-        "companions": {},
-    },
-    "cuda": {"version": "12.1", "driver": "535.129.03", "min-driver": "525.60.13", "devel": False},
-}
+FACTS = Facts.model_validate(
+    {
+        "python-image": "python:3.11-slim-bookworm",
+        "torch": {"version": "2.1.2", "variant": "cu121", "local": "cu121", "cuda": "12.1", "cudnn": "8.9"},
+        "cuda": {"version": "12.1", "driver": "535.129.03", "min-driver": "525.60.13", "devel": False},
+    }
+)
+
+
+def facts(**tables: object) -> Facts:
+    """FACTS with some keys (TOML names: ``python_image`` is written ``python-image``) replaced."""
+    data = FACTS.model_dump(mode="json", by_alias=True)
+    data.update({key.replace("_", "-"): value for key, value in tables.items()})
+    return Facts.model_validate(data)
 
 
 def make_lock(
     packages: tuple[LockedPackage, ...] | None = None,
     *,
-    spec_data: Mapping[str, Any] | None = None,
-    facts: Mapping[str, Any] | None = None,
-    python: str = "3.11.9",
+    spec_data: Spec | None = None,
+    facts: Facts | None = None,
+    python: str = "3.11",
     platforms: tuple[str, ...] = ("linux-x86_64",),
 ) -> Lock:
+    """A lock as `envspec lock` writes one: its Python and platforms are the spec's [env] ones."""
+    data = (spec_data if spec_data is not None else spec()).model_dump(mode="json", by_alias=True)
+    data["env"].update(python=python, platforms=list(platforms))
     return Lock(
-        spec_hash="0" * 64,
+        spec_hash="sha256:" + "0" * 64,
         name="demo",
         python=python,
         platforms=platforms,
@@ -88,7 +96,7 @@ def make_lock(
         packages=packages
         if packages is not None
         else (pkg("torch", "2.1.2+cu121"), pkg("numpy", "1.26.4"), pkg("filelock", "3.13.1")),
-        spec=spec_data if spec_data is not None else spec(),
+        spec=Spec.model_validate(data),
         facts=facts if facts is not None else FACTS,
     )
 
@@ -101,8 +109,8 @@ def messages(d: LockDiff, kind: str | None = None) -> list[str]:
     return [h.message for h in d.highlights if kind is None or h.kind == kind]
 
 
-def with_torch(facts: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
-    return {**facts, "torch": {**facts["torch"], **changes}}
+def with_torch(**changes: str) -> Facts:
+    return facts(torch={**FACTS.model_dump(mode="json", by_alias=True)["torch"], **changes})
 
 
 # --- comparing ---------------------------------------------------------------------------------
@@ -166,7 +174,7 @@ def test_same_version_with_different_hashes_is_flagged() -> None:
     assert "re-upload or a different index" in message
     text = plain(d)
     assert "~ numpy 1.26.4 (same version, different files)" in text.splitlines()[-1]
-    assert json.loads(render_diff_json(d))["changed"][0]["same_version_different_files"] is True
+    assert json.loads(render_diff_json(d))["changed"][0]["same-version-different-files"] is True
 
 
 def test_same_version_with_other_files_is_flagged_with_counts() -> None:
@@ -198,7 +206,7 @@ def test_a_new_url_for_the_same_file_is_no_difference() -> None:
 def test_torch_build_change_is_highlighted() -> None:
     old = make_lock(
         (pkg("torch", "2.1.2+cu118"), pkg("numpy", "1.26.4")),
-        facts=with_torch(FACTS, variant="cu118", local="cu118", cuda="11.8"),
+        facts=with_torch(variant="cu118", local="cu118", cuda="11.8"),
     )
     new = make_lock((pkg("torch", "2.1.2+cu121"), pkg("numpy", "1.26.4")))
     d = diff_locks(old, new)
@@ -210,8 +218,8 @@ def test_torch_build_change_is_highlighted() -> None:
 
 
 def test_torch_build_from_the_local_label_without_facts() -> None:
-    old = make_lock((pkg("torch", "2.1.2+cu118"),), facts={})
-    new = make_lock((pkg("torch", "2.2.0+cu121"),), facts={})
+    old = make_lock((pkg("torch", "2.1.2+cu118"),), facts=Facts())
+    new = make_lock((pkg("torch", "2.2.0+cu121"),), facts=Facts())
     assert messages(diff_locks(old, new), "torch") == [
         "torch version 2.1.2 -> 2.2.0",
         "torch build cu118 -> cu121",
@@ -219,15 +227,14 @@ def test_torch_build_from_the_local_label_without_facts() -> None:
 
 
 def test_torch_added_and_removed() -> None:
-    with_ = make_lock((pkg("torch", "2.1.2+cpu"),), facts={})
-    without = make_lock((pkg("numpy", "1.26.4"),), facts={})
+    with_ = make_lock((pkg("torch", "2.1.2+cpu"),), facts=Facts())
+    without = make_lock((pkg("numpy", "1.26.4"),), facts=Facts())
     assert messages(diff_locks(without, with_), "torch") == ["torch 2.1.2 (cpu) added"]
     assert messages(diff_locks(with_, without), "torch") == ["torch 2.1.2 (cpu) removed"]
 
 
 def test_cuda_fact_changes_are_highlighted() -> None:
-    cuda_118 = {"version": "11.8", "driver": "535.129.03", "min-driver": "450.80.02", "devel": False}
-    old = make_lock(facts={**FACTS, "cuda": cuda_118})
+    old = make_lock(facts=facts(cuda={"version": "11.8", "driver": "535.129.03", "min-driver": "450.80.02"}))
     d = diff_locks(old, make_lock())
     assert messages(d, "cuda") == ["CUDA 11.8 -> 12.1", "minimum driver 450.80.02 -> 525.60.13"]
     assert not d.empty
@@ -353,10 +360,10 @@ def test_many_packages_moving_index_make_one_line() -> None:
 
 
 def test_python_and_platforms_changes() -> None:
-    new = make_lock(python="3.12.4", platforms=("linux-x86_64", "linux-aarch64"))
+    new = make_lock(python="3.12", platforms=("linux-x86_64", "linux-aarch64"))
     d = diff_locks(make_lock(), new)
     assert not d.empty
-    assert messages(d, "python") == ["Python 3.11.9 -> 3.12.4"]
+    assert messages(d, "python") == ["Python 3.11 -> 3.12"]
     assert messages(d, "platforms") == ["platforms linux-x86_64 -> linux-x86_64, linux-aarch64"]
 
 
@@ -374,7 +381,7 @@ def test_a_resolver_change_alone_is_informational() -> None:
 def test_other_spec_settings_and_facts_are_differences() -> None:
     new = make_lock(
         spec_data=spec(packages={"system": ["git", "htop"]}),
-        facts={**FACTS, "python-image": "python:3.11-slim-trixie"},
+        facts=facts(python_image="python:3.11-slim-trixie"),
     )
     d = diff_locks(make_lock(), new)
     assert not d.empty
@@ -401,7 +408,7 @@ def _busy_diff() -> LockDiff:
             pkg("filelock", "3.13.1"),
             pkg("six", "1.16.0"),
         ),
-        facts=with_torch(FACTS, variant="cu118", local="cu118", cuda="11.8"),
+        facts=with_torch(variant="cu118", local="cu118", cuda="11.8"),
     )
     new = make_lock(
         (
@@ -457,21 +464,21 @@ def test_json_output_is_valid_deterministic_and_complete() -> None:
     data = json.loads(out)
     assert list(data) == [
         "differs",
-        "env_id",
+        "env-id",
         "highlights",
         "added",
         "removed",
         "changed",
         "flags",
         "mirrors",
-        "mirror_order",
+        "mirror-order",
         "indexes",
         "python",
         "platforms",
         "resolver",
         "settings",
     ]
-    assert data["env_id"] == {"old": d.old_env_id, "new": d.new_env_id, "changed": True}
+    assert data["env-id"] == {"old": d.old_env_id, "new": d.new_env_id, "changed": True}
     assert data["added"] == [
         {"name": "attrs", "version": "23.2.0", "marker": None, "index": "pypi"},
     ]
@@ -479,12 +486,12 @@ def test_json_output_is_valid_deterministic_and_complete() -> None:
     assert data["changed"][1] == {
         "name": "torch",
         "marker": None,
-        "old_version": "2.1.2+cu118",
-        "new_version": "2.1.2+cu121",
-        "same_version_different_files": False,
+        "old-version": "2.1.2+cu118",
+        "new-version": "2.1.2+cu121",
+        "same-version-different-files": False,
         "rehashed": [],
-        "files_added": [],
-        "files_removed": [],
+        "files-added": [],
+        "files-removed": [],
     }
     assert data["changed"][0]["rehashed"] == ["numpy-1.26.4-py3-none-any.whl"]
     assert data["flags"] == [{"key": "runtime.env.NCCL_P2P_DISABLE", "old": "0", "new": "1"}]
@@ -515,7 +522,7 @@ def test_a_rendered_and_parsed_lock_does_not_differ_from_the_original() -> None:
     original = make_lock(
         (
             pkg("torch", "2.1.2+cu121", index="pytorch"),
-            pkg("numpy", "1.26.4", files=("numpy-1.26.4-cp311-manylinux_x86_64.whl",)),
+            pkg("numpy", "1.26.4", files=("numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.whl",)),
             dataclasses.replace(pkg("filelock", "3.13.1"), sdist=sdist),
             pkg("triton", "2.1.0", marker="platform_machine == 'x86_64'"),
             dataclasses.replace(pkg("six", "1.16.0"), wheels=(), sdist=artifact("six-1.16.0.tar.gz")),
@@ -536,7 +543,74 @@ def test_a_rendered_and_parsed_lock_does_not_differ_from_the_original() -> None:
     assert diff_locks(parsed, original).empty
 
 
+def test_a_round_tripped_lock_does_not_differ_from_itself() -> None:
+    """Every kind of setting survives the file: aliases, dates, companions, a mirror without a URL."""
+    original = make_lock(
+        spec_data=spec(
+            torch={"version": "2.1.2", "variant": "cu121", "with": ["torchvision"], "index": "pypi"},
+            mirrors=[{"name": "pypi"}, {"name": "internal", "url": "https://i.example/simple"}],
+            packages={"python": ["numpy<2"], "system": ["git"], "pip_options": ["--only-binary=:all:"]},
+            dev={"shell": "zsh", "jupyter": 8888},
+            lock={"exclude_newer": "2025-06-01T00:00:00Z"},
+            targets={"docker": {"base_image": "nvidia/cuda:12.1.1-runtime-ubuntu22.04", "uid": 1001}},
+        ),
+        facts=facts(
+            torch={"version": "2.1.2", "variant": "cu121", "companions": {"torchvision": "0.16.2"}},
+            cuda={
+                "version": "12.1",
+                "min-driver": "525.60.13",
+                "devel": True,
+                "devel-image": "nvidia/cuda:x",
+            },
+        ),
+    )
+    text = render_lock(original)
+    parsed = parse_lock(text, "pylock.toml")
+    assert render_lock(parsed) == text
+    for old, new in ((parsed, parsed), (original, parsed), (parsed, parse_lock(text, "again.toml"))):
+        d = diff_locks(old, new)
+        assert d.empty, render_diff_text(d, "old", "new")
+        assert d.highlights == ()
+        assert d.settings == ()
+    assert plain(diff_locks(parsed, parsed)).splitlines()[2:] == ["no differences"]
+
+
+def _json_keys(value: object) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _json_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_keys(item)
+
+
+def test_json_keys_are_kebab_case_like_the_other_commands() -> None:
+    a = {"name": "a", "url": "https://a.example/simple"}
+    b = {"name": "b", "url": "https://b.example/simple"}
+    c = {"name": "c", "url": "https://c.example/simple"}
+    old = make_lock(
+        (pkg("numpy", "1.26.4"), pkg("six", "1.16.0"), pkg("attrs", "23.2.0")), spec_data=spec(mirrors=[a, b])
+    )
+    new = make_lock(
+        (pkg("numpy", "1.26.4", salt="x", index="b"), pkg("six", "1.17.0"), pkg("idna", "3.7")),
+        spec_data=spec(mirrors=[b, a, c], runtime={"env": {"NCCL_P2P_DISABLE": "1"}}, dev={"jupyter": True}),
+        facts=facts(python_image="python:3.12-slim"),
+        python="3.12",
+        platforms=("linux-aarch64",),
+    )
+    d = diff_locks(old, dataclasses.replace(new, resolver="pip-tools"))
+    data = json.loads(render_diff_json(d))
+    assert [k for k, value in data.items() if value in (None, [])] == []  # every field is filled in
+    keys = set(_json_keys(data))
+    assert {"env-id", "mirror-order", "old-version", "new-version", "same-version-different-files"} <= keys
+    assert {"files-added", "files-removed"} <= keys
+    assert sorted(k for k in keys if not re.fullmatch(r"[a-z]+(-[a-z]+)*", k)) == []
+
+
 def test_a_boolean_is_not_the_number_one() -> None:
-    old = make_lock(facts={**FACTS, "flag": True})
-    new = make_lock(facts={**FACTS, "flag": 1})
-    assert [(s.key, s.old, s.new) for s in diff_locks(old, new).settings] == [("facts.flag", True, 1)]
+    old = make_lock(spec_data=spec(dev={"jupyter": True}))  # [dev] jupyter is true, false or a port
+    new = make_lock(spec_data=spec(dev={"jupyter": 1}))
+    d = diff_locks(old, new)
+    assert [(s.key, s.old, s.new) for s in d.settings] == [("spec.dev.jupyter", True, 1)]
+    assert "spec.dev.jupyter: true -> 1" in plain(d)

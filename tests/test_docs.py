@@ -9,16 +9,28 @@ from envspec.cli import app
 from .conftest import REPO
 
 CODE_CALL = re.compile(
-    r"(?:_error|_warn|_fail|_pattern|PydanticCustomError|Diagnostic)\(\s*\"([a-z0-9-]+)\"", re.S
+    r"(?:_error|_warn|_fail|_pattern|_diagnostic|PydanticCustomError|Diagnostic)\(\s*\"([a-z0-9-]+)\"", re.S
 )
 
 
 def emitted_codes() -> set[str]:
     codes: set[str] = set()
-    for name in ("load.py", "spec.py", "checks.py", "lint.py"):
-        codes |= set(CODE_CALL.findall((REPO / "envspec" / name).read_text()))
-    # _pattern(regex, code, ...) takes the code second
-    codes |= set(re.findall(r"\"(invalid-[a-z-]+)\"", (REPO / "envspec" / "spec.py").read_text()))
+    sources = (
+        "load.py",
+        "spec.py",
+        "fields.py",
+        "checks.py",
+        "lint.py",
+        "text.py",
+        "lock/read.py",
+        "lock/model.py",
+    )
+    for name in sources:
+        text = (REPO / "envspec" / name).read_text()
+        codes |= set(CODE_CALL.findall(text))
+        # pattern(regex, code, ...) takes the code second
+        codes |= set(re.findall(r"pattern\([^\n]*?, \"(invalid-[a-z-]+)\"", text))
+        codes |= set(re.findall(r"^\s+\"(invalid-[a-z-]+)\",$", text, re.M))
     codes |= set(
         re.findall(r"_fail\(\s*file,\s*\"([a-z0-9-]+)\"", (REPO / "envspec" / "load.py").read_text())
     )

@@ -17,7 +17,6 @@ import yaml
 
 from envspec.emit.base import EmitContext, packages_for
 from envspec.emit.conda import (
-    CONDA_SUBDIRS,
     CONDARC_FILE,
     ENVIRONMENT_FILE,
     CondaEmitter,
@@ -27,7 +26,11 @@ from envspec.emit.conda import (
     variable_problems,
 )
 from envspec.emit.hook import MODULE_NAME, PTH_NAME
-from envspec.lockfile import Artifact, Lock, LockedPackage, parse_lock, render_lock
+from envspec.lock.model import Artifact, Facts, Lock, LockedPackage
+from envspec.lock.read import parse_lock
+from envspec.lock.render import render_lock
+from envspec.platforms import CONDA_SUBDIRS
+from envspec.spec import Spec
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "emit" / "conda"
 
@@ -110,8 +113,8 @@ def make_lock(spec: dict[str, Any], packages: list[LockedPackage], python: str =
         requirements=tuple(sorted({p.name for p in packages})),
         constraints=(),
         packages=tuple(packages),
-        spec=spec,
-        facts={},
+        spec=Spec.model_validate(spec),
+        facts=Facts(),
     )
 
 

@@ -24,9 +24,12 @@ from envspec.emit.base import EmitContext, runtime_env
 from envspec.emit.docker import PREFIX, DockerEmitter, DockerTargetError, base_image, dockerfile_quote
 from envspec.emit.venv import VenvEmitter
 from envspec.load import parse_spec
-from envspec.locker import facts_of
-from envspec.lockfile import Artifact, Lock, LockedPackage, parse_lock, render_lock
-from envspec.plan import plan_lock, spec_hash
+from envspec.lock.build import facts_of
+from envspec.lock.model import Artifact, Lock, LockedPackage
+from envspec.lock.plan import plan_lock, spec_hash
+from envspec.lock.read import parse_lock
+from envspec.lock.render import render_lock
+from envspec.text import is_control
 from tests.support.containers import ContainerStore, ContainerUnavailableError, debian_mirror, open_store
 from tests.support.index import serve_faulty, serve_index
 
@@ -116,7 +119,7 @@ def context_for_spec(text: str, compat: Compat, lock_name: str) -> EmitContext:
         requirements=plan.requirements,
         constraints=plan.constraints,
         packages=_fake_packages(plan.requirements, index),
-        spec=loaded.spec.model_dump(mode="json", by_alias=True),
+        spec=loaded.spec,
         facts=facts_of(loaded, plan, compat),
     )
     lock_text = render_lock(lock)
@@ -311,7 +314,7 @@ def test_dockerfile_properties(case: str, compat: Compat) -> None:
     for name, value in runtime_env(ctx):
         assert values[name] == Word(value, expands=False), name
     assert values["PATH"].text.startswith(f"{PREFIX}/bin:")
-    has_cuda = "cuda" in ctx.lock.facts
+    has_cuda = ctx.lock.facts.cuda is not None
     for name in ("NVIDIA_VISIBLE_DEVICES", "NVIDIA_DRIVER_CAPABILITIES"):
         assert (name in values) == has_cuda
     assert all(not w.expands for n, w in env if n != "PATH")
@@ -324,11 +327,11 @@ def test_dockerfile_properties(case: str, compat: Compat) -> None:
     assert labels["org.opencontainers.image.description"]
 
     # a non-root user, the spec's, and its working directory; CMD last
-    docker = ctx.section("targets", "docker")
+    docker = ctx.spec.targets.docker
     users = [i.args for i in final if i.keyword == "USER"]
-    assert users == [f"{docker['uid']}:{docker['uid']}"]
+    assert users == [f"{docker.uid}:{docker.uid}"]
     assert not users[0].startswith(("0:", "root"))
-    assert [i.args for i in final if i.keyword == "WORKDIR"] == [docker["workdir"]]
+    assert [i.args for i in final if i.keyword == "WORKDIR"] == [docker.workdir]
     assert final[-1].keyword == "CMD"
     assert not [i for i in system + build if i.keyword == "USER"]
 
@@ -396,18 +399,24 @@ def test_a_lock_without_linux_is_refused(compat: Compat) -> None:
 
 @given(
     st.text(
-        alphabet=st.characters(min_codepoint=0x20, blacklist_categories=["Cs"], blacklist_characters="\x7f"),
+        alphabet=st.characters(blacklist_categories=["Cs"]).filter(lambda ch: not is_control(ch)),
         max_size=40,
-    )
+    ).filter(lambda v: not v.endswith("\\") and '\\"' not in v)
 )
 def test_quoting_keeps_any_value_literally(value: str) -> None:
     quoted = dockerfile_quote(value)
     assert docker_words(f"NAME={quoted} OTHER=1") == [Word(f"NAME={value}", False), Word("OTHER=1", False)]
 
 
+def test_quoting_refuses_what_linters_misread() -> None:
+    for bad in ("ends in \\", 'a \\" quote'):
+        with pytest.raises(DockerTargetError, match="backslash"):
+            dockerfile_quote(bad)
+
+
 def test_quoting_refuses_control_characters() -> None:
-    for bad in ("a\nb", "tab\there", "\x7f"):
-        with pytest.raises(ValueError, match="control character"):
+    for bad in ("a\nb", "tab\there", "\x7f", "nel\x85", "line\u2028sep", "para\u2029sep", "bidi\u202e"):
+        with pytest.raises(DockerTargetError, match="control character"):
             dockerfile_quote(bad)
 
 

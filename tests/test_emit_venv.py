@@ -15,7 +15,7 @@ import pytest
 
 from envspec.emit.base import EmitContext
 from envspec.emit.venv import VenvEmitter, activate_sh
-from envspec.lockfile import parse_lock
+from envspec.lock.read import parse_lock
 from tests.support.index import IndexServer, serve_faulty, serve_index
 from tests.support.isolation import isolated_env
 from tests.support.wheels import build_wheel

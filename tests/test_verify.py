@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from envspec.lockfile import Artifact, Lock, LockedPackage
+from envspec.lock.model import Artifact, Facts, Lock, LockedPackage
+from envspec.spec import Spec
 from envspec.verify.compare import Status, check_gpu, compare
 from tests.support.index import IndexServer, serve_index
 from tests.support.isolation import isolated_env
@@ -173,11 +174,13 @@ def lock_with_cuda(min_driver: str = "525.60.13") -> Lock:
         requirements=(),
         constraints=(),
         packages=(LockedPackage("torch", "2.5.1", "default", "i", (wheel,)),),
-        spec={},
-        facts={
-            "cuda": {"min-driver": min_driver},
-            "torch": {"cuda": "12.4", "variant": "cu124", "cudnn": "9.1.0.70"},
-        },
+        spec=Spec.model_validate({"env": {"name": "gpu", "python": "3.11"}}),
+        facts=Facts.model_validate(
+            {
+                "cuda": {"version": "12.4", "min-driver": min_driver},
+                "torch": {"version": "2.5.1", "cuda": "12.4", "variant": "cu124", "cudnn": "9.1.0.70"},
+            }
+        ),
     )
 
 

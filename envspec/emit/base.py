@@ -1,14 +1,26 @@
-"""The emitter protocol and the facts every emitter reads off a lock (pure)."""
+"""The emitter protocol and the facts every emitter reads off a lock (pure).
+
+Emitters receive an :class:`EmitContext`: the typed, validated :class:`Lock` and the exact bytes it
+was read from. Every value they write comes from typed fields (the spec's own defaults included),
+never from a default repeated here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
-from envspec.artifacts import marker_platforms
-from envspec.lockfile import Lock, LockedPackage
+from envspec.errors import EnvspecError
+from envspec.lock.artifacts import marker_platforms
+from envspec.lock.model import Lock, LockedPackage
+from envspec.platforms import install_platform
+from envspec.spec import Mirror, Spec
+from envspec.text import describe, first_control
+
+
+class EmitError(EnvspecError):
+    """A lock that a target cannot hold as data."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -19,6 +31,16 @@ class EmitContext:
     lock_text: str
     lock_name: str  # the lockfile's name, without folders (no absolute paths in output)
 
+    def __post_init__(self) -> None:
+        bad = first_control(self.lock_name)
+        if bad is not None or "/" in self.lock_name or not self.lock_name:
+            raise EmitError(
+                f"the lock's file name {self.lock_name!r} "
+                + (f"holds the control character {describe(bad)}" if bad else "is not a plain file name"),
+                hint="rename the lockfile (e.g. pylock.<name>.toml): its name is written into every"
+                " emitted file",
+            )
+
     @property
     def lock_sha256(self) -> str:
         return hashlib.sha256(self.lock_text.encode("utf-8")).hexdigest()
@@ -28,18 +50,16 @@ class EmitContext:
         return self.lock.env_id
 
     @property
-    def spec(self) -> Mapping[str, Any]:
+    def spec(self) -> Spec:
         return self.lock.spec
 
-    def section(self, *path: str) -> Mapping[str, Any]:
-        """A table of the lock's normalized spec (empty when absent)."""
-        node: Any = self.lock.spec
-        for key in path:
-            node = node.get(key, {}) if isinstance(node, Mapping) else {}
-        return node if isinstance(node, Mapping) else {}
+    @property
+    def platform(self) -> str:
+        """The platform whose pins a Linux install takes (linux-x86_64 when locked)."""
+        return install_platform(self.lock.platforms)
 
     def stamp(self) -> str:
-        """The one-line identity every emitted file carries."""
+        """The one-line identity every emitted file carries (no line breaks: see __post_init__)."""
         return f"environment {self.env_id}; lock {self.lock_name} sha256:{self.lock_sha256}"
 
 
@@ -68,13 +88,23 @@ def requirement_lines(packages: list[LockedPackage]) -> list[str]:
 
 
 def runtime_env(ctx: EmitContext) -> list[tuple[str, str]]:
-    """The ``[runtime.env]`` variables in spec order, values as text."""
-    return [(str(k), str(v)) for k, v in ctx.section("runtime", "env").items()]
+    """The ``[runtime.env]`` variables in spec order."""
+    return list(ctx.spec.runtime.env.items())
 
 
-def torch_settings(ctx: EmitContext) -> dict[str, object]:
-    """The code-only ``[runtime.torch]`` settings that are set (None means: leave torch's default)."""
-    return {str(k): v for k, v in ctx.section("runtime", "torch").items() if v is not None}
+def torch_settings(ctx: EmitContext) -> dict[str, str | bool | int]:
+    """The code-only ``[runtime.torch]`` settings that are set (unset ones keep torch's default)."""
+    settings = ctx.spec.runtime.torch.model_dump(exclude_none=True)
+    return {str(k): v for k, v in settings.items()}
+
+
+def _mirrors(spec: Spec) -> tuple[Mirror, ...]:
+    return spec.mirrors or (Mirror(name="default"),)
+
+
+def _general_names(spec: Spec) -> set[str]:
+    torch_index = spec.torch.index if spec.torch else None
+    return {m.name for m in _mirrors(spec) if not m.packages and m.name != torch_index}
 
 
 def mirror_urls(ctx: EmitContext) -> list[str | None]:
@@ -83,35 +113,19 @@ def mirror_urls(ctx: EmitContext) -> list[str | None]:
     A default-index mirror is written as the URL the lock actually used for it, when a package came
     from it, so that an install does not depend on the installer's configuration.
     """
-    general = _general_names(ctx)
+    general = _general_names(ctx.spec)
     used = {p.index_name: p.index_url for p in ctx.lock.packages}
     urls: list[str | None] = []
-    for mirror in ctx.spec.get("mirrors", []) or [{"name": "default"}]:
-        name = mirror.get("name")
-        if name not in general:
+    for mirror in _mirrors(ctx.spec):
+        if mirror.name not in general:
             continue
-        url = mirror.get("url") or used.get(name)
+        url = mirror.url or used.get(mirror.name)
         urls.append(url.rstrip("/") if url else None)
     return urls
 
 
 def scoped_urls(ctx: EmitContext) -> list[str]:
     """The indexes that serve only some packages (a PyTorch index, a private index), by name."""
-    general = _general_names(ctx)
+    general = _general_names(ctx.spec)
     found = {p.index_name: p.index_url for p in ctx.lock.packages if p.index_name not in general}
     return [found[name].rstrip("/") for name in sorted(found)]
-
-
-def _general_names(ctx: EmitContext) -> set[str]:
-    torch_index = ctx.section("torch").get("index")
-    mirrors = ctx.spec.get("mirrors", []) or [{"name": "default"}]
-    return {m["name"] for m in mirrors if not m.get("packages") and m["name"] != torch_index}
-
-
-def emitters() -> dict[str, Emitter]:
-    """Every target, by name (imported here so that each target stays one module)."""
-    from envspec.emit.conda import CondaEmitter
-    from envspec.emit.docker import DockerEmitter
-    from envspec.emit.venv import VenvEmitter
-
-    return {"venv": VenvEmitter(), "conda": CondaEmitter(), "docker": DockerEmitter()}

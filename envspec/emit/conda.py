@@ -27,19 +27,10 @@ from envspec.emit.base import (
     torch_settings,
 )
 from envspec.emit.hook import MODULE_NAME, PTH_NAME, hook_module, hook_pth
+from envspec.platforms import CONDA_SUBDIRS
 
 ENVIRONMENT_FILE = "environment.yml"
 CONDARC_FILE = "condarc"  # conda reads a file of this name given by CONDARC (".condarc" or "condarc")
-INSTALL_PLATFORM = "linux-x86_64"
-
-# envspec platform -> conda subdir
-CONDA_SUBDIRS = {
-    "linux-x86_64": "linux-64",
-    "linux-aarch64": "linux-aarch64",
-    "macos-arm64": "osx-arm64",
-    "macos-x86_64": "osx-64",
-    "windows-x86_64": "win-64",
-}
 
 # conda's shell activators write variables into shell code without escaping the value:
 # sh/bash/zsh `export NAME='value'`, fish `set -gx NAME "value"`, csh `setenv NAME "value"`,
@@ -93,13 +84,7 @@ def _comment(lines: list[str]) -> str:
 
 def env_name(ctx: EmitContext) -> str:
     """The conda environment's name: ``[targets.conda] name``, else ``[env] name``."""
-    return str(ctx.section("targets", "conda").get("name") or ctx.section("env").get("name") or ctx.lock.name)
-
-
-def pip_platform(ctx: EmitContext) -> str:
-    """The platform whose pins fill the pip section: linux-x86_64 when locked, else the first one."""
-    platforms = ctx.lock.platforms
-    return INSTALL_PLATFORM if INSTALL_PLATFORM in platforms or not platforms else platforms[0]
+    return ctx.spec.targets.conda.name or ctx.spec.env.name
 
 
 def python_spec(python: str) -> str:
@@ -110,7 +95,7 @@ def python_spec(python: str) -> str:
 
 def channels(ctx: EmitContext) -> list[str]:
     """The spec's channels, then ``nodefaults`` so that the user's configured channels stay out."""
-    found = [str(c) for c in ctx.section("targets", "conda").get("channels", ["conda-forge"])]
+    found = list(ctx.spec.targets.conda.channels)
     if "defaults" not in found and "nodefaults" not in found:
         found.append("nodefaults")
     return found
@@ -141,7 +126,7 @@ def pip_option_lines(ctx: EmitContext) -> list[str]:
             if line not in lines:
                 lines.append(line)
     lines.append("--require-hashes")
-    if not ctx.section("packages").get("allow_builds"):
+    if not ctx.spec.packages.allow_builds:
         lines.append("--only-binary=:all:")
     return lines
 
@@ -183,8 +168,8 @@ def hook_command(name: str) -> str:
 def environment_yml(ctx: EmitContext) -> str:
     lock = ctx.lock
     name = env_name(ctx)
-    platform = pip_platform(ctx)
-    conda_specs = [str(s) for s in ctx.section("packages").get("conda", [])]
+    platform = ctx.platform
+    conda_specs = list(ctx.spec.packages.conda)
     pins = requirement_lines(packages_for(lock, platform))
     dependencies: list[Any] = [python_spec(lock.python), *conda_specs]
     if pins:
@@ -223,10 +208,10 @@ def environment_yml(ctx: EmitContext) -> str:
 
 
 def condarc(ctx: EmitContext) -> str:
-    network = ctx.section("network")
+    network = ctx.spec.network
     settings: dict[str, Any] = {
-        "remote_read_timeout_secs": float(network.get("timeout", 15)),
-        "remote_max_retries": int(network.get("retries", 5)),
+        "remote_read_timeout_secs": float(network.timeout),
+        "remote_max_retries": network.retries,
         "channel_priority": "strict",
     }
     header = [

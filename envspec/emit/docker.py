@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+import shlex
+from collections.abc import Iterable
 
 from envspec.emit.base import EmitContext, runtime_env
 from envspec.errors import EnvspecError
+from envspec.platforms import python_minor
+from envspec.spec import Dev
+from envspec.text import describe, first_control
 
-__all__ = ["PREFIX", "DockerEmitter", "DockerTargetError", "base_image", "dockerfile_quote", "python_minor"]
+__all__ = ["PREFIX", "DockerEmitter", "DockerTargetError", "base_image", "dockerfile_quote"]
 
 PREFIX = "/opt/venv"
 STAGING = "/tmp/envspec"  # noqa: S108 - a folder of the build stage, inside the image
@@ -43,14 +46,21 @@ def dockerfile_quote(value: str) -> str:
     Inside double quotes the Dockerfile lexer treats ``\\``, ``"`` and ``$`` specially; each is escaped
     with a backslash. Control characters (a newline would end the instruction) are refused.
     """
-    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise ValueError(f"{value!r} contains a control character; a Dockerfile cannot hold it")
+    bad = first_control(value)
+    if bad is not None:
+        raise DockerTargetError(
+            f"{value!r} holds the control character {describe(bad)}; a Dockerfile cannot hold it as data"
+        )
+    if value.endswith("\\") or '\\"' in value:
+        # BuildKit reads an escaped backslash before a quote correctly; hadolint's parser does not,
+        # and a file that the linters misread is not reviewable data
+        raise DockerTargetError(
+            f"{value!r} has a backslash before a quote or at its end; envspec does not write that into"
+            " a Dockerfile, where tools disagree on how to read it",
+            hint="drop the trailing backslash, or the backslash before the quote",
+        )
     escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
     return f'"{escaped}"'
-
-
-def python_minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
 
 
 def base_image(ctx: EmitContext) -> str:
@@ -60,32 +70,26 @@ def base_image(ctx: EmitContext) -> str:
     A lock for a patch-level Python (``3.11.7``) gets the official image of that patch release, since
     ``bootstrap.sh`` insists on the exact version then.
     """
-    override = ctx.section("targets", "docker").get("base_image")
+    override = ctx.spec.targets.docker.base_image
     if override:
-        return str(override)
-    cuda = ctx.lock.facts.get("cuda")
-    if isinstance(cuda, Mapping) and cuda.get("devel") and cuda.get("devel-image"):
-        return str(cuda["devel-image"])
+        return override
+    cuda = ctx.lock.facts.cuda
+    if cuda is not None and cuda.devel and cuda.devel_image:
+        return cuda.devel_image
     python = ctx.lock.python
     minor = python_minor(python)
-    image = str(ctx.lock.facts.get("python-image") or f"python:{minor}-slim")
+    image = ctx.lock.facts.python_image or f"python:{minor}-slim"
     if python != minor and image.startswith(f"python:{minor}-"):
         image = f"python:{python}-" + image.removeprefix(f"python:{minor}-")
     return image
 
 
-def _has_cuda(ctx: EmitContext) -> bool:
-    torch = ctx.lock.facts.get("torch")
-    return bool(ctx.lock.facts.get("cuda")) or (isinstance(torch, Mapping) and bool(torch.get("cuda")))
-
-
-def _jupyter_port(dev: Mapping[str, Any]) -> int | None:
-    setting = dev.get("jupyter", False)
-    if setting is True:
+def _jupyter_port(dev: Dev) -> int | None:
+    if dev.jupyter is True:
         return DEFAULT_JUPYTER_PORT
-    if isinstance(setting, int) and not isinstance(setting, bool) and setting > 0:
-        return setting
-    return None
+    if dev.jupyter is False:
+        return None
+    return dev.jupyter
 
 
 def _continued(first: str, items: Iterable[str], indent: str = "    ") -> list[str]:
@@ -125,20 +129,20 @@ class _Plan:
 
     @classmethod
     def of(cls, ctx: EmitContext, venv_files: Iterable[str]) -> _Plan:
-        docker = ctx.section("targets", "docker")
-        dev = ctx.section("dev")
-        shell = str(dev["shell"]) if dev.get("shell") else None
-        plugins = tuple(str(p) for p in dev.get("shell_plugins", []))
+        docker = ctx.spec.targets.docker
+        dev = ctx.spec.dev
+        shell = dev.shell
+        plugins = tuple(dev.shell_plugins)
         apt = [
-            *(str(p) for p in ctx.section("packages").get("system", [])),
+            *ctx.spec.packages.system,
             *([shell] if shell and shell != "bash" else []),
             *plugins,
-            *(str(p) for p in dev.get("tools", [])),
+            *dev.tools,
         ]
         return cls(
-            user=str(docker.get("user", "dev")),
-            uid=int(docker.get("uid", 1000)),
-            workdir=str(docker.get("workdir", "/workspace")),
+            user=docker.user,
+            uid=docker.uid,
+            workdir=docker.workdir,
             python=f"python{python_minor(ctx.lock.python)}",
             shell=shell,
             shell_path=SHELLS.get(shell or "bash", "/bin/bash"),
@@ -152,7 +156,7 @@ class _Plan:
 def _header(ctx: EmitContext, plan: _Plan) -> list[str]:
     name = ctx.lock.name
     run = "docker run --rm -it"
-    if _has_cuda(ctx):
+    if ctx.lock.facts.has_cuda:
         run += " --gpus all"
     if plan.port is not None:
         run += f" -p {plan.port}:{plan.port}"
@@ -239,7 +243,7 @@ def _build_stage(plan: _Plan) -> list[str]:
 
 
 def _user(plan: _Plan) -> list[str]:
-    uid, user = plan.uid, plan.user
+    uid, user, workdir = plan.uid, shlex.quote(plan.user), shlex.quote(plan.workdir)
     owner = f"awk -F: '$3 == {uid} {{print $1}}'"
     return [
         f"# The user the image runs as. A base image's own user or group with uid/gid {uid} (Ubuntu 24.04",
@@ -252,8 +256,8 @@ def _user(plan: _Plan) -> list[str]:
                 '&& if [ -n "$old_group" ]; then groupdel "$old_group"; fi',
                 f"&& groupadd --gid {uid} {user}",
                 f"&& useradd --uid {uid} --gid {uid} --create-home --shell {plan.shell_path} {user}",
-                f"&& mkdir -p {plan.workdir}",
-                f"&& chown {uid}:{uid} {plan.workdir}",
+                f"&& mkdir -p {workdir}",
+                f"&& chown {uid}:{uid} {workdir}",
             ],
         ),
     ]
@@ -268,7 +272,7 @@ def _environment(ctx: EmitContext) -> list[str]:
         pairs.append(f'PATH="{PREFIX}/bin:${{PATH:-{DEFAULT_PATH}}}"')
     if "VIRTUAL_ENV" not in given:
         pairs.append(f"VIRTUAL_ENV={dockerfile_quote(PREFIX)}")
-    if _has_cuda(ctx):
+    if ctx.lock.facts.has_cuda:
         pairs += [f"{name}={dockerfile_quote(value)}" for name, value in CUDA_ENV if name not in given]
     pairs += [f"{name}={dockerfile_quote(value)}" for name, value in variables]
     lines = ["# PATH keeps the base image's entries after the venv's; every other value is literal (no $)."]
@@ -276,11 +280,12 @@ def _environment(ctx: EmitContext) -> list[str]:
 
 
 def _labels(ctx: EmitContext) -> list[str]:
-    env = ctx.section("env")
-    description = env.get("description") or f"envspec environment {ctx.lock.name} (Python {ctx.lock.python})"
+    description = (
+        ctx.spec.env.description or f"envspec environment {ctx.lock.name} (Python {ctx.lock.python})"
+    )
     labels = [
         ("org.opencontainers.image.title", ctx.lock.name),
-        ("org.opencontainers.image.description", str(description)),
+        ("org.opencontainers.image.description", description),
         ("io.envspec.env-id", ctx.env_id),
         ("io.envspec.lock-sha256", ctx.lock_sha256),
     ]

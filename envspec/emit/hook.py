@@ -9,6 +9,10 @@ that never imports torch pays for one small module import.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from envspec.text import first_control
+
 PTH_NAME = "envspec-startup.pth"
 MODULE_NAME = "envspec_startup.py"
 
@@ -79,13 +83,24 @@ if SETTINGS and "torch" not in sys.modules:
 '''
 
 
-def hook_module(settings: dict[str, object], stamp: str) -> str:
+def hook_module(settings: Mapping[str, object], stamp: str) -> str:
     """The text of ``envspec_startup.py`` for these settings."""
     for key, value in settings.items():
         if not isinstance(value, str | bool | int):
             raise TypeError(f"runtime.torch.{key} has a value of type {type(value).__name__}")
     literal = repr(dict(sorted(settings.items())))  # str/bool/int reprs are Python literals
-    return _MODULE.format(settings=literal, stamp=stamp)
+    return _MODULE.format(settings=literal, stamp=docstring_text(stamp))
+
+
+def docstring_text(text: str) -> str:
+    """``text`` made inert inside a triple-quoted Python string: backslashes and quotes escaped.
+
+    The stamp holds the lock's file name, which may hold quotes; unescaped, a name with three of them
+    would end the docstring and turn the rest of the name into code run at every Python start-up.
+    """
+    if first_control(text) is not None:
+        raise ValueError("text with a line break cannot go into the start-up hook")
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def hook_pth() -> str:

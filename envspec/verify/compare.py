@@ -10,9 +10,10 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from envspec.artifacts import PLATFORM_ENVIRONMENTS, marker_platforms
 from envspec.compat import driver_tuple
-from envspec.lockfile import Lock
+from envspec.lock.artifacts import marker_platforms
+from envspec.lock.model import Lock
+from envspec.platforms import MARKER_ENVIRONMENTS, install_platform
 
 SETTING_NAMES = ("cudnn_benchmark", "deterministic", "float32_matmul_precision", "num_threads")
 
@@ -33,11 +34,10 @@ class Check:
     fix: str | None = None
 
 
-def _platform_of(report: Mapping[str, Any], lock: Lock) -> str | None:
+def _platform_of(report: Mapping[str, Any]) -> str | None:
     """The envspec platform name of the probed interpreter."""
-    del lock
     python = report.get("python", {})
-    for platform, env in PLATFORM_ENVIRONMENTS.items():
+    for platform, env in MARKER_ENVIRONMENTS.items():
         machine = python.get("machine")
         if env["sys_platform"] == python.get("platform") and (
             env["platform_machine"] == machine or (machine, env["platform_machine"]) == ("aarch64", "arm64")
@@ -76,7 +76,7 @@ def check_identity(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
         f"Python {version}" + ("" if same else f", the lock is for Python {wanted}"),
         None if same else f"build the environment with Python {wanted}",
     )
-    platform = _platform_of(report, lock)
+    platform = _platform_of(report)
     if platform is None or platform not in lock.platforms:
         where = f"{report.get('python', {}).get('platform')}/{report.get('python', {}).get('machine')}"
         yield Check(
@@ -89,7 +89,7 @@ def check_identity(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
 
 
 def check_packages(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
-    platform = _platform_of(report, lock) or (lock.platforms[0] if lock.platforms else "linux-x86_64")
+    platform = _platform_of(report) or install_platform(lock.platforms)
     locked = {
         canonicalize_name(p.name): p.version
         for p in lock.packages
@@ -156,7 +156,7 @@ def _same_version(a: str, b: str) -> bool:
 
 
 def check_runtime(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
-    wanted = {str(k): str(v) for k, v in lock.spec.get("runtime", {}).get("env", {}).items()}
+    wanted = dict(lock.spec.runtime.env)
     seen = report.get("environ", {})
     for name, value in wanted.items():
         actual = seen.get(name)
@@ -181,8 +181,8 @@ def check_runtime(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
 
 
 def check_torch(lock: Lock, report: Mapping[str, Any], *, gpu: bool) -> Iterator[Check]:
-    torch_facts = lock.facts.get("torch")
-    settings = {k: v for k, v in lock.spec.get("runtime", {}).get("torch", {}).items() if v is not None}
+    torch_facts = lock.facts.torch
+    settings = lock.spec.runtime.torch.model_dump(exclude_none=True)
     probe = report.get("torch")
     if probe is None:
         if torch_facts or settings:
@@ -213,16 +213,16 @@ def check_torch(lock: Lock, report: Mapping[str, Any], *, gpu: bool) -> Iterator
             f"torch {probe['version']}" + ("" if same else f", the lock says {pin}"),
         )
     if torch_facts:
-        cuda = torch_facts.get("cuda")
+        cuda = torch_facts.cuda
         same = probe.get("cuda") == cuda
         yield Check(
             "torch",
             "build",
             Status.PASS if same else Status.FAIL,
             f"torch.version.cuda is {probe.get('cuda')}" + ("" if same else f", the lock's build is {cuda}"),
-            None if same else f"install the {torch_facts.get('variant')} build the lock names",
+            None if same else f"install the {torch_facts.variant} build the lock names",
         )
-        cudnn_pin = torch_facts.get("cudnn")
+        cudnn_pin = torch_facts.cudnn
         if cudnn_pin and probe.get("cudnn") is not None:
             major, minor, patch = (int(x) for x in str(cudnn_pin).split(".")[:3])
             number = int(probe["cudnn"])
@@ -281,7 +281,7 @@ def check_gpu(lock: Lock, gpu: Mapping[str, Any]) -> Iterator[Check]:
     yield Check(
         "gpu", "cuda", Status.PASS, f"{len(devices)} device(s): " + ", ".join(d["name"] for d in devices)
     )
-    floor = lock.facts.get("cuda", {}).get("min-driver")
+    floor = lock.facts.cuda.min_driver if lock.facts.cuda else None
     driver = gpu.get("driver")
     if floor and driver:
         ok = driver_tuple(driver) >= driver_tuple(floor)

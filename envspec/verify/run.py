@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from envspec.errors import EnvspecError, UsageError
+from envspec.lock.model import Lock
 
 PROBE_TIMEOUT = 600
 
@@ -70,3 +71,17 @@ def prefix_of(python: str) -> Path | None:
         return None
     prefix = Path(result.stdout.strip()) if result.returncode == 0 else None
     return prefix if prefix is not None and (prefix / "envspec-lock.toml").is_file() else None
+
+
+def probe_options(lock: Lock, *, deep: bool, gpu: bool, quick: bool) -> dict[str, object]:
+    """What the probe must look at for this lock: its variables, files, torch and the GPU."""
+    wants_torch = not quick and (
+        lock.facts.torch is not None or bool(lock.spec.runtime.torch.model_dump(exclude_none=True))
+    )
+    return {
+        "env": sorted(lock.spec.runtime.env),
+        "deep": deep,
+        "files": True,
+        "torch": wants_torch or gpu,
+        "gpu": gpu or (lock.facts.cuda is not None and not quick),
+    }

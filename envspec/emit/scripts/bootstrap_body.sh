@@ -179,5 +179,6 @@ work=""
 if [ -n "$aside" ]; then rm -rf -- "$aside"; fi
 
 say "ready: environment $ENVSPEC_ENV_ID at $final"
-say "activate it with: source $final/bin/activate"
-say "check it with:    envspec verify --python $final/bin/python"
+# the hints are commands to paste: the prefix is shell-quoted, whatever characters it holds
+say "activate it with: source $(printf '%q' "$final/bin/activate")"
+say "check it with:    envspec verify --python $(printf '%q' "$final/bin/python")"

@@ -1,0 +1,198 @@
+"""Lock: spec -> plan -> resolution through the loopback router -> hashed artifacts -> :class:`Lock`.
+
+The orchestration of one ``envspec lock``: the only place where the plan, the mirrors, the router and
+a resolver backend meet. Hashes come from the indexes' pages; a file is downloaded only when its
+index gives no hash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from packaging.utils import canonicalize_name
+
+from envspec.compat import Compat
+from envspec.errors import EnvspecError
+from envspec.load import LoadedSpec
+from envspec.lock.artifacts import NoArtifactError, choose_files, marker_platforms
+from envspec.lock.index import IndexClient, MirrorError, ProjectPage
+from envspec.lock.installers import default_index_url
+from envspec.lock.model import COMPANIONS, Artifact, CudaFacts, Facts, Lock, LockedPackage, TorchFacts
+from envspec.lock.plan import LockPlan, plan_lock, spec_hash
+from envspec.lock.resolvers import Pin, ResolutionError, ResolveRequest, choose, trusted_hosts
+from envspec.lock.router import router_url, serve
+from envspec.lock.simple import IndexFile
+
+Progress = Callable[[str], None]
+
+
+class TamperError(EnvspecError):
+    """Two mirrors list the same file name with different hashes."""
+
+
+class ArtifactError(EnvspecError):
+    """A pinned release has no file the target can install."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LockOptions:
+    resolver: str = "auto"
+    upgrade: bool = False
+    upgrade_packages: tuple[str, ...] = ()
+
+
+def _quiet(_message: str) -> None:
+    return
+
+
+def facts_of(loaded: LoadedSpec, plan: LockPlan, compat: Compat) -> Facts:
+    """Derived facts the emitters need: the torch build, CUDA floors, base images."""
+    spec = loaded.spec
+    torch = None
+    if plan.torch is not None:
+        torch = TorchFacts(
+            version=plan.torch.version,
+            variant=plan.torch.variant,
+            local=plan.torch.local,
+            cuda=plan.torch.cuda,
+            cudnn=plan.torch.cudnn,
+            companions={k: v for k, v in plan.torch.companions.items() if k in COMPANIONS},
+        )
+    cuda = None
+    if spec.cuda is not None:
+        release = compat.cuda.versions.get(spec.cuda.version)
+        cuda = CudaFacts(
+            version=spec.cuda.version,
+            driver=spec.cuda.driver,
+            min_driver=compat.min_driver(
+                plan.torch.cuda if plan.torch and plan.torch.cuda else spec.cuda.version
+            ),
+            devel=spec.cuda.devel,
+            devel_image=release.images.cudnn_devel if release else None,
+            runtime_image=release.images.runtime if release else None,
+        )
+    return Facts(python_image=compat.python.images.get(plan.python_minor), torch=torch, cuda=cuda)
+
+
+def _artifact(client: IndexClient, file: IndexFile) -> Artifact:
+    sha256, size = file.sha256, file.size
+    if sha256 is None:
+        sha256, size = client.measure(file)
+    elif size is None:
+        size = client.size_of(file)
+        if size is None:
+            sha256, size = client.measure(file)
+    return Artifact(name=file.filename, url=file.url, size=size, sha256=sha256, upload_time=file.upload_time)
+
+
+def _cross_check(client: IndexClient, page: ProjectPage, chosen: tuple[IndexFile, ...]) -> None:
+    ours = {f.filename: f.sha256 for f in chosen if f.sha256}
+    for other in client.other_pages(page.project):
+        for file in other.files:
+            theirs = file.sha256
+            mine = ours.get(file.filename)
+            if mine and theirs and mine != theirs:
+                raise TamperError(
+                    f"{file.filename} has different hashes on two mirrors:"
+                    f" {page.index.name} says sha256 {mine}, {other.index.name} says {theirs}",
+                    hint="one of the mirrors serves a tampered or corrupted file; remove it from [[mirrors]]"
+                    " until it is fixed",
+                )
+
+
+def _package(client: IndexClient, plan: LockPlan, pin: Pin) -> LockedPackage | None:
+    platforms = marker_platforms(pin.marker, plan.python, plan.platforms)
+    if not platforms:
+        return None  # the requirement applies to none of the locked platforms
+    page = client.project(pin.name)
+    if page is None:
+        raise ArtifactError(f"{pin.name}=={pin.version} was resolved but no index lists it any more")
+    try:
+        choice = choose_files(
+            pin.name, pin.version, page.files, plan.python, platforms, allow_builds=plan.allow_builds
+        )
+    except NoArtifactError as exc:
+        raise ArtifactError(
+            str(exc), hint="pick a version with wheels for every platform, or drop a platform"
+        ) from None
+    _cross_check(client, page, choice.files)
+    artifacts = [_artifact(client, f) for f in choice.files]
+    wheels = tuple(a for a in artifacts if a.name.endswith(".whl"))
+    sdist = next((a for a in artifacts if not a.name.endswith(".whl")), None)
+    return LockedPackage(
+        name=pin.name,
+        version=pin.version,
+        index_name=page.index.name,
+        index_url=page.index_url,
+        wheels=wheels,
+        sdist=sdist,
+        marker=pin.marker,
+    )
+
+
+def build_lock(
+    loaded: LoadedSpec,
+    compat: Compat,
+    options: LockOptions,
+    *,
+    previous: Lock | None = None,
+    progress: Progress = _quiet,
+) -> Lock:
+    """Resolve a spec and hash every artifact: the lock value (nothing is written here)."""
+    plan = plan_lock(loaded.spec, compat)
+    shash = spec_hash(loaded.spec, plan)
+    client = IndexClient(plan, default_index_url)
+    indexes = [*plan.mirrors, *plan.scoped.values()]
+    trusted = trusted_hosts([i.url for i in indexes if i.url and i.trusted])
+    preferences = (
+        ()
+        if previous is None or options.upgrade
+        else tuple(Pin(canonicalize_name(p.name), p.version, p.marker) for p in previous.packages)
+    )
+    request = ResolveRequest(
+        requirements=plan.requirements,
+        constraints=plan.constraints,
+        index_url="",
+        python=plan.python,
+        platforms=plan.platforms,
+        allow_builds=plan.allow_builds,
+        prereleases=plan.prereleases,
+        preferences=preferences,
+        upgrade=options.upgrade,
+        upgrade_packages=options.upgrade_packages,
+        trusted_hosts=trusted,
+    )
+    backend = choose(options.resolver, request)
+    version = backend.version()
+    try:
+        with serve(client) as server, tempfile.TemporaryDirectory(prefix="envspec-lock-") as work:
+            request = dataclasses.replace(request, index_url=router_url(server))
+            progress(f"resolving {len(plan.requirements)} requirements with {backend.name} {version}")
+            try:
+                pins = backend.resolve(request, Path(work))
+            except ResolutionError:
+                if server.errors:
+                    raise MirrorError(
+                        server.errors[0], hint="check the mirrors, or raise [network] timeout"
+                    ) from None
+                raise
+            progress(f"hashing the artifacts of {len(pins)} pins")
+            packages = tuple(p for p in (_package(client, plan, pin) for pin in pins) if p is not None)
+    finally:
+        client.close()
+    return Lock(
+        spec_hash=shash,
+        name=plan.name,
+        python=plan.python,
+        platforms=plan.platforms,
+        resolver=backend.name,
+        resolver_version=version,
+        requirements=plan.requirements,
+        constraints=plan.constraints,
+        packages=packages,
+        spec=loaded.spec,
+        facts=facts_of(loaded, plan, compat),
+    )

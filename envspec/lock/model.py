@@ -1,0 +1,137 @@
+"""The lock as a value: typed, immutable, and the only thing emitters, ``verify`` and ``diff`` read.
+
+A :class:`Lock` holds the PEP 751 part (packages and their files) as frozen dataclasses and the
+``[tool.envspec]`` part as the same strict pydantic models that validate a spec (:class:`Spec`) plus
+:class:`Facts`, so a value read back from a file is exactly as trustworthy as one just built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from envspec.platforms import python_minor
+from envspec.spec import CudaVersion, DriverVersion, ImageRef, Spec, TorchVersion, Variant, pattern
+
+LOCK_FORMAT = 1
+Companion = Literal["torchvision", "torchaudio"]
+COMPANIONS: tuple[Companion, ...] = ("torchvision", "torchaudio")
+
+ReleaseVersion = Annotated[
+    StrictStr,
+    pattern(r"\d+(\.\d+)*", "invalid-version", 'a release number such as "0.16.2" or "8.9.2.26"'),
+]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Artifact:
+    """One file of a locked release, identified by name, size and sha256 (any mirror may serve it)."""
+
+    name: str
+    url: str
+    size: int
+    sha256: str
+    upload_time: str | None = None  # RFC 3339, UTC, as the index gave it
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LockedPackage:
+    name: str
+    version: str
+    index_name: str  # the spec's name of the index that served it
+    index_url: str
+    wheels: tuple[Artifact, ...]
+    sdist: Artifact | None = None
+    marker: str | None = None
+
+    @property
+    def artifacts(self) -> tuple[Artifact, ...]:
+        return (*self.wheels, *((self.sdist,) if self.sdist else ()))
+
+
+class _Facts(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+
+class TorchFacts(_Facts):
+    """The torch build the lock pins: its release, build label and what it brings."""
+
+    version: TorchVersion
+    variant: Variant
+    local: Variant | None = None  # the +local label its index gives the build, if any
+    cuda: CudaVersion | None = None
+    cudnn: ReleaseVersion | None = None
+    companions: Mapping[Companion, ReleaseVersion] = Field(default_factory=dict)
+
+
+class CudaFacts(_Facts):
+    """The CUDA the spec targets, the driver floor its torch build needs, and the matching images."""
+
+    version: CudaVersion
+    driver: DriverVersion | None = None
+    min_driver: DriverVersion | None = Field(default=None, alias="min-driver")
+    devel: StrictBool = False
+    devel_image: ImageRef | None = Field(default=None, alias="devel-image")
+    runtime_image: ImageRef | None = Field(default=None, alias="runtime-image")
+
+
+class Facts(_Facts):
+    """What envspec derived from the spec and the compatibility data when it locked."""
+
+    python_image: ImageRef | None = Field(default=None, alias="python-image")
+    torch: TorchFacts | None = None
+    cuda: CudaFacts | None = None
+
+    @property
+    def has_cuda(self) -> bool:
+        """Whether the environment runs CUDA code (a [cuda] table or a CUDA torch build)."""
+        return self.cuda is not None or (self.torch is not None and self.torch.cuda is not None)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Lock:
+    """Everything a lockfile says; emitters read only this."""
+
+    spec_hash: str
+    name: str
+    python: str
+    platforms: tuple[str, ...]
+    resolver: str
+    resolver_version: str
+    requirements: tuple[str, ...]
+    constraints: tuple[str, ...]
+    packages: tuple[LockedPackage, ...]
+    spec: Spec  # the spec the lock was made from, so that emitting never reads the spec file
+    facts: Facts
+
+    @property
+    def env_id(self) -> str:
+        return environment_id(self.spec_hash, self.name, self.packages)
+
+    @property
+    def python_minor(self) -> str:
+        return python_minor(self.python)
+
+
+def environment_id(spec_hash: str, name: str, packages: Sequence[LockedPackage]) -> str:
+    """The environment's "store path": ``<32 hex digits>-<name>``.
+
+    The digits are a sha256 over the spec hash and every pinned file (name, version, marker, file
+    name, size, sha256). Two locks share an id when they were made from the same spec (same spec hash,
+    so the same runtime flags and targets too) and pin the same files; a lock whose packages were
+    edited by hand no longer matches the id it carries.
+    """
+    digest = hashlib.sha256(spec_hash.encode())
+    for package in sorted(packages, key=lambda p: (p.name, p.marker or "")):
+        digest.update(f"\n{package.name}=={package.version};{package.marker or ''}".encode())
+        # files in the order the lockfile lists them: wheels by name, then the sdist
+        for artifact in (
+            *sorted(package.wheels, key=lambda a: a.name),
+            *package.artifacts[len(package.wheels) :],
+        ):
+            digest.update(f"\n  {artifact.name} {artifact.size} {artifact.sha256}".encode())
+    return f"{digest.hexdigest()[:32]}-{name}"
