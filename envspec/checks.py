@@ -80,7 +80,7 @@ def check_torch(spec: Spec, compat: Compat) -> Iterator[Diagnostic]:
             f"torch {torch.version} is not in the compatibility data",
             ("torch", "version"),
             expected="a known release: " + known_torch_text(compat),
-            hint="if the release is new, run `python -m envspec.compat_refresh` or pick a listed one",
+            hint="if the release is new, upgrade envspec (its data may know it), or pick a listed one",
         )
         return
     python = python_minor(spec.env.python)

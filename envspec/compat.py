@@ -2,7 +2,7 @@
 
 The data is loaded once, validated by strict models, and answered through small pure queries. Code
 never carries version tables of its own: a new torch release is an edit of the data file (or a run of
-``python -m envspec.compat_refresh``), not of this module.
+``python -m tools.compat_refresh`` in a source checkout), not of this module.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Map key paths of a (valid) TOML document to the lines they are written on.
 
-tomlkit keeps values and comments but not positions, so diagnostics need this second, light
-pass over the text. It runs only after tomlkit accepted the document, so it may be lenient: it
-never raises on text tomlkit parsed, and for text it does not understand it records less.
+``tomllib`` returns values but not positions, so diagnostics need this second, light pass over the
+text (a spec's or a lock's). It runs only after the TOML parser accepted the document, so it may be
+lenient: it never raises on text that parsed, and for text it does not understand it records less.
 """
 
 from __future__ import annotations

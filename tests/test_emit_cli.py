@@ -67,3 +67,27 @@ def test_bad_choices_are_usage_errors(tmp_path: Path) -> None:
     foreign = envspec("emit", "--lock", "locks/pylock.other.toml", cwd=root)
     assert foreign.returncode == 2
     assert "Traceback" not in foreign.stderr
+
+
+def test_a_spec_refuses_a_lock_whose_recorded_spec_was_edited(tmp_path: Path) -> None:
+    """The spec hash still matches, but someone changed the lock's copy of the spec: emit SPEC refuses."""
+    root = project(tmp_path)
+    lock = root / "locks" / "pylock.demo.toml"
+    lock.write_text(lock.read_text().replace('OMP_NUM_THREADS = "4"', 'OMP_NUM_THREADS = "64"'))
+    edited = envspec("emit", "demo.toml", "-o", "out", cwd=root)
+    assert edited.returncode == 2
+    assert "records a spec that differs from demo.toml" in edited.stderr
+    assert not (root / "out").exists()
+    # read with --lock alone, the same file is a consistent lock: the spec is what says it is wrong
+    assert envspec("emit", "--lock", "locks/pylock.demo.toml", "-o", "out", cwd=root).returncode == 0
+
+
+def test_unreadable_locks_are_bad_input(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "locks" / "pylock.demo.toml").write_bytes(b"lock-version = '1.0'\n\xff\xfe\n")
+    binary = envspec("emit", "--lock", "locks/pylock.demo.toml", cwd=root)
+    assert binary.returncode == 2
+    assert "not valid UTF-8" in binary.stderr
+    folder = envspec("emit", "--lock", "locks", cwd=root)
+    assert folder.returncode == 2
+    assert "is a directory" in folder.stderr

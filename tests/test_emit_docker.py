@@ -492,7 +492,7 @@ def test_real_build_installs_the_lock_and_keeps_env_values_exact(
     lock = tmp_path / "pylock.docker.toml"
     with serve_index(graph_root) as first:
         spec.write_text(
-            '[env]\nname = "dockertest"\npython = "3.11"\n'
+            f'[env]\nname = "dockertest"\npython = "3.11"\ndescription = {json.dumps(TRICKY)}\n'
             f'[[mirrors]]\nname = "local"\nurl = "{first.url}"\ntrusted = true\n'
             "[network]\ntimeout = 3\nretries = 0\n"
             '[packages]\npython = ["es-app[fast]"]\n'
@@ -539,7 +539,9 @@ def test_real_build_installs_the_lock_and_keeps_env_values_exact(
             "import es_app, es_core, json, os, pwd, sys; "
             "print(json.dumps({'tricky': os.environ['TRICKY'], 'threads': os.environ['OMP_NUM_THREADS'],"
             " 'uid': os.getuid(), 'shell': pwd.getpwuid(os.getuid()).pw_shell, 'cwd': os.getcwd(),"
-            " 'python': sys.executable, 'prefix': sys.prefix, 'path': os.environ['PATH'].split(':')[0]}))"
+            " 'python': sys.executable, 'prefix': sys.prefix, 'path': os.environ['PATH'].split(':')[0],"
+            " 'pwned': [p for p in ('/pwned', '/workspace/pwned', '/tmp/envspec/pwned')"
+            " if os.path.exists(p)]}))"
         )
         ran = store.run("podman", "run", "--rm", "--network", "host", image, "python", "-c", probe)
         assert json.loads(ran.stdout) == {
@@ -551,7 +553,12 @@ def test_real_build_installs_the_lock_and_keeps_env_values_exact(
             "python": f"{PREFIX}/bin/python",
             "prefix": PREFIX,
             "path": f"{PREFIX}/bin",
+            "pwned": [],
         }
+        # the description, shell characters and all, is the label's text: nothing ran at build time
+        inspected = store.run("podman", "image", "inspect", image)
+        labels = json.loads(inspected.stdout)[0]["Labels"]
+        assert labels["org.opencontainers.image.description"] == TRICKY
 
         # envspec verify probes the environment inside the container from outside
         inside = f"podman run --rm -i --network host {image} {PREFIX}/bin/python"
