@@ -32,3 +32,22 @@ def write_atomic(path: Path, data: bytes, *, mode: int | None = None) -> None:
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
+
+
+def read_limited(path: Path, limit: int, *, what: str, missing_hint: str) -> bytes:
+    """At most ``limit + 1`` bytes of the file at ``path`` (so a caller can tell "too large").
+
+    Every way the read can fail becomes a :class:`~envspec.errors.UsageError` naming the path: a
+    missing file (with ``missing_hint``), a directory, a permission or other OS error.
+    """
+    from envspec.errors import UsageError
+
+    try:
+        if path.is_dir():
+            raise UsageError(f"{path} is a directory, not a {what}", hint=f"pass the path of a {what}")
+        with path.open("rb") as handle:
+            return handle.read(limit + 1)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file", hint=missing_hint) from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None

@@ -21,8 +21,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from envspec.errors import Diagnostic, KeyPath, Severity, SpecError, UsageError, format_path
+from envspec.errors import Diagnostic, KeyPath, Severity, SpecError, format_path
 from envspec.fields import show
+from envspec.fsio import read_limited
 from envspec.source import key_lines, line_of
 from envspec.spec import Spec
 from envspec.text import control_characters
@@ -53,16 +54,9 @@ class LoadedSpec:
 
 def read_spec_file(path: Path) -> bytes:
     """Read a spec's bytes, refusing what cannot be a spec before parsing it."""
-    try:
-        if path.is_dir():
-            raise UsageError(f"{path} is a directory, not a spec file", hint="pass the path of a .toml file")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_SPEC_BYTES + 1)
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file", hint="`envspec init` writes a starter spec") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    return data
+    return read_limited(
+        path, MAX_SPEC_BYTES, what="spec file", missing_hint="`envspec init` writes a starter spec"
+    )
 
 
 def load_spec(path: Path, display: str | None = None) -> LoadedSpec:

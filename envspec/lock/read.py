@@ -22,6 +22,7 @@ from packaging.pylock import Pylock, PylockValidationError
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 
 from envspec.errors import Diagnostic, EnvspecError, KeyPath, Severity, SpecError
+from envspec.fsio import read_limited
 from envspec.load import diagnostics_from_pydantic
 from envspec.lock.model import LOCK_FORMAT, Artifact, Facts, Lock, LockedPackage, ReleaseVersion
 from envspec.platforms import Platform, environment_marker, python_minor
@@ -331,15 +332,7 @@ def _fail_if(problems: list[Diagnostic], text: str, file: str) -> None:
 
 def read_lock_text(path: Path) -> str:
     """A lockfile's text, or :class:`LockFileError` saying why it cannot be read (never an OSError)."""
-    try:
-        if path.is_dir():
-            raise LockFileError(f"{path} is a directory, not a lockfile", hint="pass a pylock.*.toml file")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_LOCK_BYTES + 1)
-    except FileNotFoundError:
-        raise LockFileError(f"{path}: no such file", hint="`envspec lock SPEC` writes one") from None
-    except OSError as exc:
-        raise LockFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    data = read_limited(path, MAX_LOCK_BYTES, what="lockfile", missing_hint="`envspec lock SPEC` writes one")
     if len(data) > MAX_LOCK_BYTES:
         raise LockFileError(f"{path}: larger than {MAX_LOCK_BYTES >> 20} MiB; not a lockfile envspec wrote")
     try:
