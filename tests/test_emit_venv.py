@@ -244,3 +244,36 @@ def test_activate_snippet_quotes_every_value() -> None:
     snippet = activate_sh([("A", "x'y"), ("B", "$(id)")])
     assert "export A='x'\"'\"'y'" in snippet
     assert "export B='$(id)'" in snippet
+
+
+def test_the_printed_hints_work_pasted_as_they_are(tmp_path: Path, emitted: Path) -> None:
+    """A prefix with spaces and shell characters: the closing hints still source and name the env."""
+    prefix = tmp_path / "my env; touch pwned3 'x'"
+    result = bootstrap(emitted, "--prefix", str(prefix))
+    assert result.returncode == 0, result.stderr
+    assert not (tmp_path / "pwned3").exists(), "building the env ran the prefix"
+    hints = {
+        key: line.split(f"{key}:", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        for key in ("activate it with", "check it with")
+        if f"{key}:" in line
+    }
+    shell = f'{hints["activate it with"]}; printf "%s\\n" "$OMP_NUM_THREADS"'
+    activated = subprocess.run(
+        ["bash", "-c", shell], capture_output=True, text=True, check=False, cwd=tmp_path
+    )
+    assert activated.returncode == 0, activated.stderr
+    assert activated.stdout.splitlines() == ["3"]
+    check = hints["check it with"].removeprefix("envspec verify --python ")
+    named = subprocess.run(
+        ["bash", "-c", f"{check} -c 'import sys; print(sys.prefix)'"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert named.stdout.strip() == str(prefix)
+    assert not (tmp_path / "pwned3").exists()
+    refused = bootstrap(emitted, "--prefix", str(tmp_path / "env $(touch pwned4)"))
+    assert refused.returncode != 0
+    assert "would run as code" in refused.stderr
+    assert not (tmp_path / "pwned4").exists()

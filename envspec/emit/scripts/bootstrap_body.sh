@@ -45,6 +45,10 @@ fi
 
 mkdir -p -- "$(dirname -- "$prefix")"
 final="$(cd -- "$(dirname -- "$prefix")" && pwd -P)/$(basename -- "$prefix")"
+# Python's own bin/activate writes the prefix inside double quotes: $, ` and \ there would run as code
+case "$final" in
+    *[\$\`\\\"]*) die "the prefix $final holds \$, \`, \\ or a double quote, which Python's activate script would run as code" ;;
+esac
 
 # 1. Already the locked environment? Then there is nothing to do.
 if [ -x "$final/bin/python" ] && [ -f "$final/envspec-stamp" ] \
