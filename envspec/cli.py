@@ -89,9 +89,11 @@ def schema(
     ] = None,
 ) -> None:
     """Print the JSON Schema of the spec language (for editor completion and checks)."""
-    from envspec.fsio import write_atomic
+    from envspec.fsio import check_writable, write_atomic
     from envspec.schema import render_schema
 
+    if output is not None:
+        check_writable(output, what="schema file")
     text = render_schema()
     if output is None:
         sys.stdout.write(text)
@@ -110,7 +112,7 @@ def init(
 ) -> None:
     """Write a starter spec from a template."""
     from envspec.compat import load_compat
-    from envspec.fsio import write_atomic
+    from envspec.fsio import check_writable, write_atomic
     from envspec.lint import LintContext
     from envspec.starters import TEMPLATES, render_template
     from envspec.validate import validate_bytes
@@ -120,6 +122,7 @@ def init(
         for key, summary in TEMPLATES.items():
             print(f"{key:<{width}}  {summary}")
         return
+    check_writable(path, what="spec")
     if path.exists() and not force:
         raise UsageError(
             f"{path} already exists", hint="pass --force to overwrite it, or choose another path"
@@ -173,7 +176,7 @@ def lock(
     """Resolve a spec into a hashed, reproducible lockfile (PEP 751 pylock.toml)."""
     import json
 
-    from envspec.fsio import write_atomic
+    from envspec.fsio import check_writable, write_atomic
     from envspec.lock.state import default_lock_path, freshness
 
     if resolver not in ("auto", "pip-tools", "uv"):
@@ -203,6 +206,7 @@ def lock(
         summary("fresh")
         _err().print(f"{escape(str(target))} is up to date (spec unchanged)")
         return
+    check_writable(target, what="lockfile")  # before resolving, which can take minutes
 
     from envspec.lock.build import LockOptions, build_lock
     from envspec.lock.read import LockFileError, parse_lock
@@ -219,7 +223,12 @@ def lock(
     console = _err()
     with exclusive(target), console.status("locking", spinner="dots") as status:
         new = build_lock(
-            loaded, compat, options, previous=previous, progress=lambda m: status.update(escape(m))
+            loaded,
+            compat,
+            options,
+            previous=previous,
+            progress=lambda m: status.update(escape(m)),
+            warn=lambda m: console.print(f"[yellow]warning:[/] {escape(m)}"),
         )
     text = render_lock(new)
     changed = text != existing
@@ -295,7 +304,7 @@ def emit(
 ) -> None:
     """Write the files that build the locked environment: bootstrap.sh, environment.yml, Dockerfile."""
     from envspec.emit import EmitContext, emitters, render_targets
-    from envspec.fsio import write_atomic
+    from envspec.fsio import check_writable, write_atomic
 
     available = emitters()
     if target != "all" and target not in available:
@@ -306,6 +315,8 @@ def emit(
     ctx = EmitContext(lock, text, source.name)
     folder = output or Path("emit") / lock.name
     files = render_targets(ctx, list(available) if target == "all" else [target])
+    for name in files:  # every file, before the first is written
+        check_writable(folder / name, what="emitted file")
     for name, content in files.items():
         mode = 0o755 if name.endswith(".sh") else 0o644
         write_atomic(folder / name, content.encode("utf-8"), mode=mode)

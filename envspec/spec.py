@@ -254,6 +254,11 @@ class LockSettings(_Model):
         description="Ignore files uploaded after this time (a TOML date-time or date), so that a re-lock"
         " later gives the same pins.",
     )
+    require_index_hashes: StrictBool = Field(
+        default=False,
+        description="Refuse a file whose sha256 no in-scope index publishes (trust on first download);"
+        " by default such a file is hashed as downloaded, cross-checked, and named in a warning.",
+    )
 
 
 class Targets(_Model):

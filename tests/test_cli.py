@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from envspec.cli import run
+from tests.support.index import serve_faulty
 
 from .conftest import SHIPPED_SPECS
+from .test_fsio import read_only
 
 
 def envspec(*args: str) -> subprocess.CompletedProcess[str]:
@@ -175,3 +177,110 @@ def test_diff_exit_codes(tmp_path: Path) -> None:
     foreign = tmp_path / "foreign.toml"
     foreign.write_text('lock-version = "1.0"\n')
     assert envspec("diff", str(old), str(foreign)).returncode == 2
+
+
+def lock_spec(path: Path, mirror: str) -> Path:
+    """A valid spec whose only mirror is ``mirror``: resolving it would have to ask that mirror."""
+    path.write_text(
+        '[env]\nname = "demo"\npython = "3.11"\n'
+        f'[[mirrors]]\nname = "only"\nurl = "{mirror}"\ntrusted = true\n'
+        "[network]\ntimeout = 2\nretries = 0\n"
+        '[packages]\npython = ["es-app"]\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def bad_output_paths(tmp_path: Path) -> dict[str, Path]:
+    """Output paths that cannot be written, even by root: a directory, and paths below a file."""
+    (tmp_path / "a-directory").mkdir()
+    (tmp_path / "a-file").write_text("keep me")
+    return {
+        "directory": tmp_path / "a-directory",
+        "under-a-file": tmp_path / "a-file" / "out.txt",
+        "deep-under-a-file": tmp_path / "a-file" / "sub" / "out.txt",
+    }
+
+
+def assert_path_error(code: int, err: str, path: Path) -> None:
+    assert code == 2, err
+    assert str(path) in err
+    assert "Traceback" not in err
+    assert "internal error" not in err
+    assert "hint:" in err
+
+
+@pytest.mark.parametrize("case", ["directory", "under-a-file", "deep-under-a-file"])
+def test_lock_checks_its_output_before_resolving(tmp_path: Path, case: str) -> None:
+    out = bad_output_paths(tmp_path)[case]
+    with serve_faulty("error") as mirror:
+        spec = lock_spec(tmp_path / "s.toml", mirror.url)
+        result = envspec("lock", str(spec), "-o", str(out))
+        assert mirror.requests == []  # the path was refused before any index was asked
+    assert_path_error(result.returncode, result.stderr, out)
+    assert "503" not in result.stderr
+    assert (tmp_path / "a-file").read_text() == "keep me"
+    assert list((tmp_path / "a-directory").iterdir()) == []
+
+
+def test_lock_checks_its_default_output_and_a_read_only_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "locks").write_text("not a folder")
+    with serve_faulty("refuse") as mirror:  # nothing listens: resolving would fail at once
+        spec = lock_spec(tmp_path / "s.toml", mirror.url)
+        assert_path_error(run(["lock", str(spec)]), capsys.readouterr().err, Path("locks/pylock.s.toml"))
+        (tmp_path / "ro").mkdir()
+        with read_only(tmp_path / "ro"):
+            code = run(["lock", str(spec), "-o", "ro/pylock.toml"])
+            err = capsys.readouterr().err
+            assert list((tmp_path / "ro").iterdir()) == []
+    assert_path_error(code, err, Path("ro/pylock.toml"))
+    assert "cannot write in ro" in err
+    assert "refused" not in err
+
+
+@pytest.mark.parametrize("case", ["directory", "under-a-file", "deep-under-a-file"])
+@pytest.mark.parametrize("command", [["schema", "-o"], ["init"], ["init", "--force"]])
+def test_schema_and_init_refuse_unwritable_paths(tmp_path: Path, case: str, command: list[str]) -> None:
+    out = bad_output_paths(tmp_path)[case]
+    result = envspec(*command, str(out))
+    assert_path_error(result.returncode, result.stderr, out)
+    assert (tmp_path / "a-file").read_text() == "keep me"
+    assert list((tmp_path / "a-directory").iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [["schema", "-o"], ["init"]])
+def test_schema_and_init_refuse_a_read_only_folder(
+    tmp_path: Path, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with read_only(folder):
+        code = run([*command, str(folder / "new" / "out.toml")])
+        assert list(folder.iterdir()) == []
+    assert_path_error(code, capsys.readouterr().err, folder / "new" / "out.toml")
+
+
+def test_a_failed_write_is_bad_input_not_a_bug(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Past the check (a path that changed in between), the write's own OS error is still exit 2."""
+    import envspec.fsio
+
+    monkeypatch.setattr(envspec.fsio, "check_writable", lambda _path, *, what: None)  # noqa: ARG005 - its signature
+    monkeypatch.delenv("ENVSPEC_DEBUG", raising=False)
+    (tmp_path / "out").mkdir()
+    assert_path_error(run(["schema", "-o", str(tmp_path / "out")]), capsys.readouterr().err, tmp_path / "out")
+    assert list((tmp_path / "out").iterdir()) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary file left
+
+
+def test_a_non_utf8_lock_is_bad_input(tmp_path: Path) -> None:
+    binary = tmp_path / "pylock.toml"
+    binary.write_bytes(b"lock-version = '1.0'\n\xff\xfe\n")
+    result = envspec("diff", str(binary), str(binary))
+    assert result.returncode == 2
+    assert "not valid UTF-8" in result.stderr
+    assert "internal error" not in result.stderr

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .conftest import REPO
+from .test_fsio import read_only
 
 DEMO_SPEC = REPO / "tests" / "fixtures" / "locks" / "demo.toml"
 DEMO_LOCK = REPO / "locks" / "pylock.demo.toml"
@@ -33,7 +34,14 @@ def test_all_targets_from_the_only_lock_are_deterministic(tmp_path: Path) -> Non
     assert first.returncode == 0, first.stderr
     assert envspec("emit", "-o", "b", cwd=root).returncode == 0
     names = sorted(p.name for p in (root / "a").iterdir())
-    assert names == ["Dockerfile", "bootstrap.sh", "condarc", "environment.yml"]
+    assert names == [
+        "Dockerfile",
+        "bootstrap.sh",
+        "condarc",
+        "environment.yml",
+        "envspec-startup.pth",
+        "envspec_startup.py",
+    ]
     for name in names:
         assert (root / "a" / name).read_bytes() == (root / "b" / name).read_bytes()
     env_id = next(
@@ -91,3 +99,37 @@ def test_unreadable_locks_are_bad_input(tmp_path: Path) -> None:
     folder = envspec("emit", "--lock", "locks", cwd=root)
     assert folder.returncode == 2
     assert "is a directory" in folder.stderr
+
+
+def test_unwritable_output_folders_are_bad_input_and_nothing_is_written(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "a-file").write_text("keep me")
+    (root / "out" / "Dockerfile").mkdir(parents=True)  # one of the files to write is a directory
+    cases = {
+        "a-file": "a-file",  # the folder is a file
+        "a-file/sub": "a-file",  # a part of it is a file
+        "out": "out/Dockerfile",
+    }
+    for output, named in cases.items():
+        result = envspec("emit", "-o", output, cwd=root)
+        assert result.returncode == 2, result.stderr
+        assert named in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "internal error" not in result.stderr
+    assert (root / "a-file").read_text() == "keep me"
+    assert sorted(p.name for p in (root / "out").iterdir()) == ["Dockerfile"]  # no file written before it
+    assert list((root / "out" / "Dockerfile").iterdir()) == []
+
+
+def test_a_read_only_output_folder_is_bad_input(tmp_path: Path) -> None:
+    root = project(tmp_path)
+    (root / "ro").mkdir()
+    with read_only(root / "ro"):
+        into = envspec("emit", "-o", "ro", cwd=root)
+        below = envspec("emit", "-o", "ro/env", cwd=root)
+        assert list((root / "ro").iterdir()) == []
+    for result in (into, below):
+        assert result.returncode == 2, result.stderr
+        assert "in ro: " in result.stderr
+        assert "Traceback" not in result.stderr
+        assert "internal error" not in result.stderr

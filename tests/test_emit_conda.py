@@ -322,14 +322,16 @@ def test_deterministic() -> None:
     assert render(shuffled) == first
 
 
-def test_torch_hook_files_only_with_settings() -> None:
+def test_hook_files_with_settings_or_variables_python_can_set() -> None:
     files = render(cuda_lock())
     assert set(files) == {ENVIRONMENT_FILE, CONDARC_FILE, MODULE_NAME, PTH_NAME}
     assert "SETTINGS = {'cudnn_benchmark': True, 'num_threads': 8}" in files[MODULE_NAME]
     assert "import envspec_startup" in files[PTH_NAME].splitlines()
     assert hook_command("vision") in files[ENVIRONMENT_FILE]
-    assert set(render(plain_lock())) == {ENVIRONMENT_FILE, CONDARC_FILE}
-    assert MODULE_NAME not in render(plain_lock())[ENVIRONMENT_FILE]
+    plain = render(plain_lock())  # no torch settings, but OMP_NUM_THREADS: the hook sets it
+    assert set(plain) == {ENVIRONMENT_FILE, CONDARC_FILE, MODULE_NAME, PTH_NAME}
+    assert "'OMP_NUM_THREADS'" in plain[MODULE_NAME]
+    assert hook_command("plain") in plain[ENVIRONMENT_FILE]
 
 
 def test_hook_command_installs_the_hook(tmp_path: Path) -> None:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from envspec.emit.hook import activation_only, hook_module, hook_pth
 from envspec.lock.model import Artifact, Facts, Lock, LockedPackage
 from envspec.spec import Spec
-from envspec.verify.compare import Status, check_gpu, compare
+from envspec.verify.compare import Status, check_gpu, check_runtime, compare, local_labels, same_version
+from envspec.verify.probe_script import cached_source
 from tests.support.index import IndexServer, serve_index
 from tests.support.isolation import isolated_env
 
@@ -72,10 +74,13 @@ def test_a_fresh_environment_passes(plain_env: Path) -> None:
     assert elapsed < 10  # the quick check; the benchmark-grade figure is "about a second"
 
 
-def test_unactivated_flags_are_reported(plain_env: Path) -> None:
-    result = verify_in(plain_env, activate=False)
-    assert result.returncode == 1
-    assert "MY_FLAG: not set in this process" in result.stdout
+def test_the_printed_verify_command_passes_without_activation(plain_env: Path) -> None:
+    """bootstrap.sh ends with `envspec verify --python PREFIX/bin/python`: the hook sets MY_FLAG."""
+    result = verify_in(plain_env, "--json", activate=False)
+    report = json.loads(result.stdout)
+    assert result.returncode == 0, [c for c in report["checks"] if c["status"] != "pass"]
+    by_name = {(c["group"], c["name"]): c for c in report["checks"]}
+    assert by_name[("runtime", "MY_FLAG")]["status"] == "pass"
 
 
 def test_a_modified_module_names_its_package(plain_env: Path) -> None:
@@ -244,3 +249,167 @@ def test_torch_build_and_cudnn_checks_on_a_recorded_report() -> None:
     assert {(c.group, c.name): c.status.value for c in compare(lock_with_cuda(), cpu_build)}[
         ("torch", "build")
     ] == "fail"
+
+
+def cu121_lock(runtime_env: dict[str, str] | None = None) -> Lock:
+    """A lock that pins ``torch==2.1.2`` to its cu121 file, as a lock of the dev spec does."""
+    wheels = (
+        Artifact("torch-2.1.2+cu121-cp311-cp311-linux_x86_64.whl", "u", 1, "1" * 64),
+        Artifact("not a wheel name.whl", "u", 1, "2" * 64),
+    )
+    spec = {"env": {"name": "dev", "python": "3.11"}, "runtime": {"env": runtime_env or {}}}
+    return Lock(
+        spec_hash="sha256:x",
+        name="dev",
+        python="3.11",
+        platforms=("linux-x86_64",),
+        resolver="uv",
+        resolver_version="1",
+        requirements=(),
+        constraints=(),
+        packages=(LockedPackage("torch", "2.1.2", "default", "i", wheels),),
+        spec=Spec.model_validate(spec),
+        facts=Facts.model_validate(
+            {
+                "cuda": {"version": "12.1", "min-driver": "525.60.13"},
+                "torch": {"version": "2.1.2", "cuda": "12.1", "variant": "cu121", "cudnn": "8.9.2.26"},
+            }
+        ),
+    )
+
+
+def probe_report(torch_version: str, **extra: object) -> dict[str, object]:
+    return {
+        "python": {"version": "3.11.7", "platform": "linux", "machine": "x86_64"},
+        "stamp": None,
+        "distributions": [{"name": "torch", "version": torch_version, "tooling": False, "problems": []}],
+        "environ": {},
+        "torch": {"imported": True, "version": torch_version, "cuda": "12.1", "flags": {}},
+        **extra,
+    }
+
+
+def test_versions_match_exactly_or_by_a_locked_files_local_label() -> None:
+    assert same_version("2.1.2", "2.1.2")
+    assert same_version("2.1.2+cu121", "2.1.2", {"cu121"})
+    assert same_version("2.1.2+CU121", "2.1.2", {"cu121"})  # labels compare normalised
+    assert same_version("2.13.0+cpu", "2.13.0+cpu")
+    assert not same_version("2.1.2+cu121", "2.1.2")  # no locked file carries the label
+    assert not same_version("2.1.2+cu118", "2.1.2", {"cu121"})
+    assert not same_version("2.1.3+cu121", "2.1.2", {"cu121"})
+    assert not same_version("2.1.2", "2.1.2+cu121", {"cu121"})
+    assert not same_version("2.1.2+cu118", "2.1.2+cu121", {"cu118", "cu121"})  # the lock names a build
+    assert same_version("not-pep440", "not-pep440")
+    assert local_labels(cu121_lock().packages) == {"cu121"}
+
+
+def test_the_locked_cuda_build_passes_and_another_build_fails() -> None:
+    """Issue 9: `torch 2.1.2+cu121, the lock says 2.1.2` on the environment envspec itself built."""
+    checks = {(c.group, c.name): c for c in compare(cu121_lock(), probe_report("2.1.2+cu121"))}
+    assert checks[("packages", "summary")].status is Status.PASS
+    assert ("packages", "torch") not in checks
+    assert checks[("torch", "version")].status is Status.PASS
+    assert checks[("torch", "build")].status is Status.PASS
+    other = {(c.group, c.name): c for c in compare(cu121_lock(), probe_report("2.1.2+cu118"))}
+    assert other[("packages", "torch")].detail == "torch is 2.1.2+cu118, the lock says 2.1.2"
+    assert other[("packages", "summary")].status is Status.FAIL
+    assert other[("torch", "version")].status is Status.FAIL
+
+
+RUNTIME = {"MY_FLAG": "a b;c", "LD_LIBRARY_PATH": "/opt/cuda/lib", "OMP_NUM_THREADS": "4"}
+
+
+def runtime_checks(environ: dict[str, str], **report: object) -> dict[str, tuple[str, str]]:
+    checks = check_runtime(cu121_lock(RUNTIME), {"environ": environ, **report})
+    return {c.name: (c.status.value, c.detail) for c in checks}
+
+
+def test_runtime_variables_set_by_the_hook_need_no_activation() -> None:
+    hook = {"environment": ["MY_FLAG", "OMP_NUM_THREADS"]}
+    found = runtime_checks({"MY_FLAG": "a b;c", "OMP_NUM_THREADS": "4"}, hook=hook, activated=None)
+    assert found["MY_FLAG"][0] == found["OMP_NUM_THREADS"][0] == "pass"
+    status, detail = found["LD_LIBRARY_PATH"]
+    assert status == "skip"
+    assert "set by activation only" in detail
+    assert "dynamic loader" in detail
+    assert "run verify inside the activated environment" in detail
+
+
+def test_runtime_variables_that_differ_or_are_missing_fail() -> None:
+    activated = runtime_checks({"MY_FLAG": "a b;c", "OMP_NUM_THREADS": "4"}, activated="VIRTUAL_ENV")
+    assert activated["LD_LIBRARY_PATH"][0] == "fail"  # activation should have set it
+    overridden = runtime_checks({"LD_LIBRARY_PATH": "/elsewhere", "MY_FLAG": "other"})
+    assert overridden["LD_LIBRARY_PATH"] == ("fail", "is '/elsewhere', the lock says '/opt/cuda/lib'")
+    assert overridden["MY_FLAG"][0] == "fail"
+    no_hook = runtime_checks({})
+    assert no_hook["MY_FLAG"][0] == "fail"
+    assert "start-up hook (envspec-startup.pth in site-packages) did not run" in no_hook["MY_FLAG"][1]
+    old_hook = runtime_checks({}, hook={"environment": []})
+    assert "does not set it" in old_hook["MY_FLAG"][1]
+
+
+def test_activation_only_variables() -> None:
+    for name in ("LD_LIBRARY_PATH", "LD_PRELOAD", "DYLD_LIBRARY_PATH", "PYTHONPATH", "PYTHONHASHSEED"):
+        assert activation_only(name), name
+    for name in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES", "LANG", "LC_ALL", "NVIDIA_VISIBLE_DEVICES"):
+        assert activation_only(name), name
+    for name in ("OMP_NUM_THREADS", "CUBLAS_WORKSPACE_CONFIG", "PYTORCH_CUDA_ALLOC_CONF", "MY_FLAG"):
+        assert not activation_only(name), name
+    for name in ("CUDA_LAUNCH_BLOCKING", "TORCHINDUCTOR_CACHE_DIR", "NVIDIA_TF32_OVERRIDE", "HF_HOME"):
+        assert not activation_only(name), name
+
+
+HOSTILE_VALUES = {
+    "QUOTES": 'it\'s "quoted" \'\'\' and """',
+    "BACKSLASH": "C:\\new\\table\\",
+    "BRACES": "{settings} {0} %s",
+    "UNICODE": "caf\u00e9 \u2603 \U0001f600",
+    "CODE": "__import__('os').system('touch pwned')",
+}
+
+
+def test_the_hook_sets_unset_variables_exactly_and_keeps_set_ones(tmp_path: Path) -> None:
+    variables = [*HOSTILE_VALUES.items(), ("KEPT", "from the lock"), ("LD_PRELOAD", "/evil.so")]
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "envspec_startup.py").write_text(hook_module({}, variables, "environment x; lock y"))
+    (site / "envspec-startup.pth").write_text(hook_pth())
+    names = [name for name, _ in variables]
+    code = (
+        f"import json, os, site; site.addsitedir({str(site)!r}); "
+        f"print(json.dumps({{k: os.environ.get(k) for k in {names!r}}}))"
+    )
+    environ = {"PATH": "/usr/bin:/bin", "KEPT": "from the caller"}
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        cwd=tmp_path,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {**HOSTILE_VALUES, "KEPT": "from the caller", "LD_PRELOAD": None}
+    assert not (tmp_path / "pwned").exists()
+    assert "LD_PRELOAD" not in (site / "envspec_startup.py").read_text()
+    (site / "envspec_startup.py").read_text(encoding="ascii")  # values are escaped, the file is ASCII
+
+
+def test_the_hook_refuses_what_os_environ_would_reject() -> None:
+    with pytest.raises(ValueError, match=r"runtime\.env\.NUL"):
+        hook_module({}, [("NUL", "a\x00b")], "stamp")
+    with pytest.raises(ValueError, match=r"runtime\.env\.A=B"):
+        hook_module({}, [("A=B", "x")], "stamp")
+
+
+def test_the_source_of_a_cached_module() -> None:
+    assert cached_source("numpy/distutils/__pycache__/conv_template.cpython-311.pyc") == (
+        "numpy/distutils/conv_template.py",
+        0,
+    )
+    assert cached_source("pkg/__pycache__/mod.cpython-38.opt-1.pyc") == ("pkg/mod.py", 1)
+    assert cached_source("pkg/__pycache__/mod.pypy39.opt-2.pyc") == ("pkg/mod.py", 2)
+    assert cached_source("__pycache__/top.cpython-312.pyc") == ("top.py", 0)
+    assert cached_source("pkg/mod.pyc") is None  # not a cache: judged by RECORD alone
+    assert cached_source("pkg/__pycache__/mod.cpython-311.opt-3.pyc") is None
+    assert cached_source("pkg/__pycache__/mod.py") is None

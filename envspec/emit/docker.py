@@ -218,8 +218,8 @@ def _build_stage(plan: _Plan) -> list[str]:
         "",
         "# ---- build: the locked packages, installed by bootstrap.sh as the venv target installs them ----",
         "FROM system AS build",
-        "# Indexes to install from instead of the lock's mirrors: space-separated simple-index URLs,",
-        "# tried in order. The lock's hashes still decide what may be installed.",
+        "# More indexes to fetch the locked files from, after the lock's own: space-separated",
+        "# simple-index URLs, tried in order. The lock's hashes still decide what may be installed.",
         'ARG ENVSPEC_MIRRORS=""',
         f"WORKDIR {STAGING}",
     ]
@@ -234,7 +234,7 @@ def _build_stage(plan: _Plan) -> list[str]:
             [
                 "set --;",
                 'for url in ${ENVSPEC_MIRRORS}; do set -- "$@" --mirror "$url"; done;',
-                f"bash bootstrap.sh --prefix {PREFIX} --pip-cache /root/.cache/pip"
+                f"bash bootstrap.sh --prefix {PREFIX} --no-swap --pip-cache /root/.cache/pip"
                 f' --python "$(command -v {plan.python})" "$@"',
             ],
         ),

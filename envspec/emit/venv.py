@@ -9,6 +9,8 @@ from __future__ import annotations
 import shlex
 from importlib import resources
 
+from packaging.utils import parse_wheel_filename
+
 from envspec.emit.base import (
     EmitContext,
     EmitError,
@@ -19,7 +21,13 @@ from envspec.emit.base import (
     scoped_urls,
     torch_settings,
 )
-from envspec.emit.hook import hook_module
+from envspec.emit.hook import hook_module, needs_hook
+from envspec.lock.artifacts import platform_tags, target_tags
+from envspec.lock.model import LockedPackage
+
+
+def _script(name: str) -> str:
+    return resources.files("envspec.emit").joinpath(f"scripts/{name}").read_text(encoding="utf-8")
 
 
 def _q(value: str) -> str:
@@ -71,6 +79,30 @@ def activate_fish(variables: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def manifest_lines(packages: list[LockedPackage], python: str, platform: str) -> list[str]:
+    """``sha256 size project filename url`` for every locked file of ``packages``.
+
+    The wheels that fit ``platform`` come first, most specific tag first, then the package's other
+    wheels (another locked platform's), then its sdist: the fetcher installs the best one the
+    interpreter takes, in this order when it cannot rank tags itself. Every field is validated lock
+    data without spaces, so one line per file is unambiguous.
+    """
+    ranking = {tag: i for i, tag in enumerate(platform_tags(platform))}
+    accepted = target_tags(python, platform)
+    lines: list[str] = []
+    for package in packages:
+        ordered = []
+        for wheel in package.wheels:
+            wheel_tags = parse_wheel_filename(wheel.name)[3]
+            rank = len(ranking) + 1
+            if wheel_tags & accepted:
+                rank = min((ranking.get(t.platform, len(ranking)) for t in wheel_tags), default=len(ranking))
+            ordered.append((rank, wheel.name, wheel))
+        files = [w for _, _, w in sorted(ordered)] + ([package.sdist] if package.sdist else [])
+        lines += [f"{a.sha256} {a.size} {package.name} {a.name} {a.url}" for a in files]
+    return lines
+
+
 class VenvEmitter:
     name = "venv"
 
@@ -98,7 +130,7 @@ class VenvEmitter:
             f"ENVSPEC_TIMEOUT={_q(str(spec.network.timeout))}",
             f"ENVSPEC_RETRIES={_q(str(spec.network.retries))}",
             f"ENVSPEC_ONLY_BINARY={0 if spec.packages.allow_builds else 1}",
-            f"ENVSPEC_HAS_HOOK={1 if settings else 0}",
+            f"ENVSPEC_HAS_HOOK={1 if needs_hook(settings, variables) else 0}",
             f"ENVSPEC_PACKAGE_COUNT={len(packages)}",
             "# mirrors in failover order; an empty one is the installer's default index",
             _array("ENVSPEC_MIRRORS", mirrors),
@@ -115,12 +147,19 @@ class VenvEmitter:
             ),
             _heredoc(
                 "envspec_hook_module",
-                hook_module(settings, ctx.stamp()) if settings else "",
+                hook_module(settings, variables, ctx.stamp()) if needs_hook(settings, variables) else "",
                 f"ENVSPEC_HOOK_{tag}",
             ),
             _heredoc("envspec_activate_sh", activate_sh(variables), f"ENVSPEC_ACTIVATE_{tag}"),
             _heredoc("envspec_activate_fish", activate_fish(variables), f"ENVSPEC_FISH_{tag}"),
+            _heredoc(
+                "envspec_manifest",
+                "\n".join(manifest_lines(packages, lock.python, ctx.platform)),
+                f"ENVSPEC_MANIFEST_{tag}",
+            ),
             _heredoc("envspec_lock_text", ctx.lock_text, f"ENVSPEC_LOCK_{tag}"),
-            resources.files("envspec.emit").joinpath("scripts/bootstrap_body.sh").read_text(encoding="utf-8"),
+            _heredoc("envspec_fetch_py", _script("fetch.py"), "ENVSPEC_FETCH_PY"),
+            _heredoc("envspec_supervise_py", _script("supervise.py"), "ENVSPEC_SUPERVISE_PY"),
+            _script("bootstrap_body.sh"),
         ]
         return {"bootstrap.sh": "\n".join(parts)}

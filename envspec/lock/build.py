@@ -11,6 +11,7 @@ import dataclasses
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from packaging.utils import canonicalize_name
 
@@ -18,19 +19,25 @@ from envspec.compat import Compat
 from envspec.errors import EnvspecError
 from envspec.load import LoadedSpec
 from envspec.lock.artifacts import NoArtifactError, choose_files, marker_platforms
-from envspec.lock.index import IndexClient, MirrorError, ProjectPage
+from envspec.lock.index import IndexClient, ProjectPage
 from envspec.lock.installers import default_index_url
-from envspec.lock.model import COMPANIONS, Artifact, CudaFacts, Facts, Lock, LockedPackage, TorchFacts
+from envspec.lock.model import (
+    COMPANIONS,
+    Artifact,
+    CudaFacts,
+    Facts,
+    HashFrom,
+    Lock,
+    LockedPackage,
+    TorchFacts,
+)
 from envspec.lock.plan import LockPlan, plan_lock, spec_hash
 from envspec.lock.resolvers import Pin, ResolutionError, ResolveRequest, choose, trusted_hosts
 from envspec.lock.router import router_url, serve
 from envspec.lock.simple import IndexFile
+from envspec.lock.trust import UntrustedHashError, Verifier, cross_check
 
 Progress = Callable[[str], None]
-
-
-class TamperError(EnvspecError):
-    """Two mirrors list the same file name with different hashes."""
 
 
 class ArtifactError(EnvspecError):
@@ -77,37 +84,36 @@ def facts_of(loaded: LoadedSpec, plan: LockPlan, compat: Compat) -> Facts:
     return Facts(python_image=compat.python.images.get(plan.python_minor), torch=torch, cuda=cuda)
 
 
-def _artifact(client: IndexClient, file: IndexFile) -> Artifact:
-    sha256, size = file.sha256, file.size
-    if sha256 is None:
-        sha256, size = client.measure(file)
-    elif size is None:
-        size = client.size_of(file)
-        if size is None:
-            sha256, size = client.measure(file)
-    return Artifact(name=file.filename, url=file.url, size=size, sha256=sha256, upload_time=file.upload_time)
+def _artifact(verifier: Verifier, plan: LockPlan, page: ProjectPage, file: IndexFile) -> Artifact:
+    """A chosen file as the lock records it: the serving index's hash, or a judged download's."""
+    sha256, size, hash_from = file.sha256, file.size, "index"
+    if sha256 is not None and size is None:
+        size = verifier.client.size_of(file)  # a HEAD request: no need to download a vouched file
+    if sha256 is None or size is None:
+        verified = verifier.file(page.project, file.filename)
+        sha256, size, hash_from = verified.sha256, verified.size, verified.hash_from
+    if hash_from == "first-download" and plan.require_index_hashes:
+        raise UntrustedHashError(
+            f"{file.filename}: {page.index.name} publishes no hash for it and no other index in scope"
+            " does, and [lock] require_index_hashes is set",
+            hint="add a mirror that publishes hashes (PEP 503 #sha256 or PEP 691 hashes), or unset"
+            " require_index_hashes to trust the first download",
+        )
+    return Artifact(
+        name=file.filename,
+        url=file.url,
+        size=size,
+        sha256=sha256,
+        upload_time=file.upload_time,
+        hash_from=cast(HashFrom, hash_from),
+    )
 
 
-def _cross_check(client: IndexClient, page: ProjectPage, chosen: tuple[IndexFile, ...]) -> None:
-    ours = {f.filename: f.sha256 for f in chosen if f.sha256}
-    for other in client.other_pages(page.project):
-        for file in other.files:
-            theirs = file.sha256
-            mine = ours.get(file.filename)
-            if mine and theirs and mine != theirs:
-                raise TamperError(
-                    f"{file.filename} has different hashes on two mirrors:"
-                    f" {page.index.name} says sha256 {mine}, {other.index.name} says {theirs}",
-                    hint="one of the mirrors serves a tampered or corrupted file; remove it from [[mirrors]]"
-                    " until it is fixed",
-                )
-
-
-def _package(client: IndexClient, plan: LockPlan, pin: Pin) -> LockedPackage | None:
+def _package(verifier: Verifier, plan: LockPlan, pin: Pin) -> LockedPackage | None:
     platforms = marker_platforms(pin.marker, plan.python, plan.platforms)
     if not platforms:
         return None  # the requirement applies to none of the locked platforms
-    page = client.project(pin.name)
+    page = verifier.client.project(pin.name)
     if page is None:
         raise ArtifactError(f"{pin.name}=={pin.version} was resolved but no index lists it any more")
     try:
@@ -118,8 +124,8 @@ def _package(client: IndexClient, plan: LockPlan, pin: Pin) -> LockedPackage | N
         raise ArtifactError(
             str(exc), hint="pick a version with wheels for every platform, or drop a platform"
         ) from None
-    _cross_check(client, page, choice.files)
-    artifacts = [_artifact(client, f) for f in choice.files]
+    cross_check(verifier.client, page, choice.files)
+    artifacts = [_artifact(verifier, plan, page, f) for f in choice.files]
     wheels = tuple(a for a in artifacts if a.name.endswith(".whl"))
     sdist = next((a for a in artifacts if not a.name.endswith(".whl")), None)
     return LockedPackage(
@@ -140,8 +146,13 @@ def build_lock(
     *,
     previous: Lock | None = None,
     progress: Progress = _quiet,
+    warn: Progress = _quiet,
 ) -> Lock:
-    """Resolve a spec and hash every artifact: the lock value (nothing is written here)."""
+    """Resolve a spec and hash every artifact: the lock value (nothing is written here).
+
+    ``progress`` gets a line per stage, ``warn`` one line per thing the user should know: a mirror
+    that was skipped and why, a file no index vouches for.
+    """
     plan = plan_lock(loaded.spec, compat)
     shash = spec_hash(loaded.spec, plan)
     client = IndexClient(plan, default_index_url)
@@ -168,21 +179,25 @@ def build_lock(
     backend = choose(options.resolver, request)
     version = backend.version()
     try:
-        with serve(client) as server, tempfile.TemporaryDirectory(prefix="envspec-lock-") as work:
-            request = dataclasses.replace(request, index_url=router_url(server))
-            progress(f"resolving {len(plan.requirements)} requirements with {backend.name} {version}")
-            try:
-                pins = backend.resolve(request, Path(work))
-            except ResolutionError:
-                if server.errors:
-                    raise MirrorError(
-                        server.errors[0], hint="check the mirrors, or raise [network] timeout"
-                    ) from None
-                raise
+        with tempfile.TemporaryDirectory(prefix="envspec-lock-") as work:
+            verifier = Verifier(client, Path(work))
+            with serve(verifier) as server:
+                request = dataclasses.replace(request, index_url=router_url(server))
+                progress(f"resolving {len(plan.requirements)} requirements with {backend.name} {version}")
+                try:
+                    pins = backend.resolve(request, Path(work))
+                except ResolutionError:
+                    if server.errors:
+                        raise server.errors[0] from None
+                    raise
             progress(f"hashing the artifacts of {len(pins)} pins")
-            packages = tuple(p for p in (_package(client, plan, pin) for pin in pins) if p is not None)
+            packages = tuple(p for p in (_package(verifier, plan, pin) for pin in pins) if p is not None)
     finally:
         client.close()
+    for failure in client.failures:
+        warn(f"skipped mirror {failure}")
+    for message in verifier.warnings:
+        warn(message)
     return Lock(
         spec_hash=shash,
         name=plan.name,

@@ -13,7 +13,8 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import urljoin, urlsplit
+from pathlib import Path
+from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 from packaging.utils import NormalizedName, canonicalize_name
@@ -277,25 +278,45 @@ class IndexClient:
         return pages
 
     # -- files -----------------------------------------------------------------------------------
-    def measure(self, file: IndexFile) -> tuple[str, int]:
-        """Download a file the index gave no hash (or size) for: its sha256 and size."""
+    def download(self, url: str, dest: Path, *, algorithms: tuple[str, ...] = ("sha256",)) -> dict[str, str]:
+        """Stream a file to ``dest`` (with the plan's timeout and retries): its hex digests.
+
+        Raises MirrorError with the reason (refused, timeout, HTTP status, a dropped connection);
+        ``dest`` is removed then.
+        """
+        name = unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+        where = urlsplit(url).netloc
         try:
-            response = self._get(file.url, stream=True)
-        except (_NotFoundError, _UnavailableError) as exc:
-            raise MirrorError(
-                f"cannot download {file.filename} from {urlsplit(file.url).netloc}: {exc}"
-            ) from None
-        digest = hashlib.sha256()
-        size = 0
+            response = self._get(url, stream=True)
+        except _NotFoundError:
+            raise MirrorError(f"cannot download {name} from {where}: HTTP 404") from None
+        except _UnavailableError as exc:
+            raise MirrorError(f"cannot download {name} from {where}: {exc}") from None
+        digests = {algorithm: hashlib.new(algorithm) for algorithm in algorithms}
         try:
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-        except requests.RequestException as exc:
-            raise MirrorError(f"cannot download {file.filename}: {_reason(exc)}") from None
-        finally:
-            response.close()
-        return digest.hexdigest(), size
+            with response, dest.open("wb") as handle:
+                for chunk in response.iter_content(chunk_size=1 << 20):
+                    handle.write(chunk)
+                    for digest in digests.values():
+                        digest.update(chunk)
+        except (requests.RequestException, OSError) as exc:
+            dest.unlink(missing_ok=True)
+            raise MirrorError(f"cannot download {name} from {where}: {_reason(exc)}") from None
+        return {algorithm: digest.hexdigest() for algorithm, digest in digests.items()}
+
+    def fetch_small(self, url: str, limit: int = 16 << 20) -> bytes:
+        """A small file (PEP 658 metadata) in memory, with retries; MirrorError with the reason."""
+        try:
+            response = self._get(url)
+        except _NotFoundError:
+            raise MirrorError(f"{url}: HTTP 404") from None
+        except _UnavailableError as exc:
+            raise MirrorError(f"{url}: {exc}") from None
+        with response:
+            body = response.content
+        if len(body) > limit:
+            raise MirrorError(f"{url}: larger than {limit} bytes")
+        return body
 
     def size_of(self, file: IndexFile) -> int | None:
         """A file's size from a HEAD request (None when the server does not say)."""

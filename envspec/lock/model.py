@@ -27,6 +27,18 @@ ReleaseVersion = Annotated[
 ]
 
 
+HashFrom = Literal["index", "cross-checked", "first-download"]
+"""Who vouches for a file's sha256 in the lock:
+
+- ``index``: the index that served the file published it on its project page.
+- ``cross-checked``: that index published none; envspec hashed the download, and every other in-scope
+  index that publishes a hash for the same file name published this one (at least one did).
+- ``first-download``: no in-scope index publishes a hash; the sha256 is that of the bytes envspec
+  downloaded when it locked (trust on first download). ``[lock] require_index_hashes`` refuses it.
+"""
+HASH_FROM: tuple[HashFrom, ...] = ("index", "cross-checked", "first-download")
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class Artifact:
     """One file of a locked release, identified by name, size and sha256 (any mirror may serve it)."""
@@ -36,6 +48,7 @@ class Artifact:
     size: int
     sha256: str
     upload_time: str | None = None  # RFC 3339, UTC, as the index gave it
+    hash_from: HashFrom | None = None  # None: a lock written before envspec recorded it
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

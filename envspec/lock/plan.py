@@ -65,6 +65,7 @@ class LockPlan:
     retries: int
     torch: TorchPlan | None
     exclude_newer: str | None = None  # RFC 3339, UTC
+    require_index_hashes: bool = False  # refuse trust on first download
 
     @property
     def python_minor(self) -> str:
@@ -89,6 +90,7 @@ class LockPlan:
             "prereleases": self.prereleases,
             "torch": dataclasses.asdict(self.torch) if self.torch else None,
             "exclude_newer": self.exclude_newer,
+            "require_index_hashes": self.require_index_hashes,
         }
 
 
@@ -173,6 +175,7 @@ def plan_lock(spec: Spec, compat: Compat) -> LockPlan:
         exclude_newer=(
             spec.lock.exclude_newer.isoformat().replace("+00:00", "Z") if spec.lock.exclude_newer else None
         ),
+        require_index_hashes=spec.lock.require_index_hashes,
     )
 
 

@@ -24,7 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from envspec.errors import Diagnostic, EnvspecError, KeyPath, Severity, SpecError
 from envspec.fsio import read_limited
 from envspec.load import diagnostics_from_pydantic
-from envspec.lock.model import LOCK_FORMAT, Artifact, Facts, Lock, LockedPackage, ReleaseVersion
+from envspec.lock.model import (
+    HASH_FROM,
+    LOCK_FORMAT,
+    Artifact,
+    Facts,
+    HashFrom,
+    Lock,
+    LockedPackage,
+    ReleaseVersion,
+)
 from envspec.platforms import Platform, environment_marker, python_minor
 from envspec.source import key_lines, line_of
 from envspec.spec import Identifier, PythonRequirement, PythonVersion, Spec, pattern
@@ -159,26 +168,56 @@ def _package_problems(data: Mapping[str, Any], path: KeyPath) -> Iterator[Diagno
         yield from _file_problems(wheel, (*path, "wheels", i))
     if isinstance(data.get("sdist"), Mapping):
         yield from _file_problems(data["sdist"], (*path, "sdist"))
+    yield from _hashes_from_problems(data, path)
 
 
-def _artifact(data: Mapping[str, Any]) -> Artifact:
+def _file_names(data: Mapping[str, Any]) -> set[str]:
+    sdist = data.get("sdist")
+    files = [*(data.get("wheels") or []), *([sdist] if isinstance(sdist, Mapping) else [])]
+    return {f["name"] for f in files if isinstance(f, Mapping) and isinstance(f.get("name"), str)}
+
+
+def _hashes_from_problems(data: Mapping[str, Any], path: KeyPath) -> Iterator[Diagnostic]:
+    """``[packages.tool.envspec] hashes-from``: optional; each key one of the package's files, each
+    value one of :data:`HASH_FROM`."""
+    tool = data.get("tool")
+    sources = tool.get("envspec", {}).get("hashes-from") if isinstance(tool, Mapping) else None
+    where: KeyPath = (*path, "tool", "envspec", "hashes-from")
+    if sources is None:
+        return
+    if not isinstance(sources, Mapping):
+        yield _diagnostic("wrong-type", "not a table", where, "a table of file name = source")
+        return
+    names = _file_names(data)
+    for name, source in sources.items():
+        if name not in names:
+            yield _diagnostic("invalid-file", "not one of this package's files", (*where, name))
+        elif source not in HASH_FROM:
+            yield _diagnostic(
+                "invalid-value", f"unknown hash source {source!r}", (*where, name), " or ".join(HASH_FROM)
+            )
+
+
+def _artifact(data: Mapping[str, Any], sources: Mapping[str, HashFrom]) -> Artifact:
     return Artifact(
         name=data["name"],
         url=data["url"],
         size=data["size"],
         sha256=data["hashes"]["sha256"],
         upload_time=_upload_text(data.get("upload-time")),
+        hash_from=sources.get(data["name"]),
     )
 
 
 def _package(data: Mapping[str, Any]) -> LockedPackage:
+    sources = data["tool"]["envspec"].get("hashes-from", {})
     return LockedPackage(
         name=data["name"],
         version=data["version"],
         index_name=data["tool"]["envspec"]["index"],
         index_url=data["index"],
-        wheels=tuple(_artifact(w) for w in data.get("wheels", [])),
-        sdist=_artifact(data["sdist"]) if "sdist" in data else None,
+        wheels=tuple(_artifact(w, sources) for w in data.get("wheels", [])),
+        sdist=_artifact(data["sdist"], sources) if "sdist" in data else None,
         marker=data.get("marker"),
     )
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from envspec.compat import driver_tuple
+from envspec.emit.hook import activation_reason
 from envspec.lock.artifacts import marker_platforms
-from envspec.lock.model import Lock
+from envspec.lock.model import Lock, LockedPackage
 from envspec.platforms import MARKER_ENVIRONMENTS, install_platform
 
 SETTING_NAMES = ("cudnn_benchmark", "deterministic", "float32_matmul_precision", "num_threads")
@@ -90,12 +92,14 @@ def check_identity(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
 
 def check_packages(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
     platform = _platform_of(report) or install_platform(lock.platforms)
-    locked = {
-        canonicalize_name(p.name): p.version
-        for p in lock.packages
-        if marker_platforms(p.marker, lock.python, [platform])
-    }
-    installed = {canonicalize_name(d["name"]): d for d in report.get("distributions", [])}
+    chosen = [p for p in lock.packages if marker_platforms(p.marker, lock.python, [platform])]
+    locked: dict[str, str] = {canonicalize_name(p.name): p.version for p in chosen}
+    labels = {name: local_labels(p for p in chosen if canonicalize_name(p.name) == name) for name in locked}
+    installed: dict[str, Any] = {canonicalize_name(d["name"]): d for d in report.get("distributions", [])}
+
+    def matches(name: str) -> bool:
+        return name in installed and same_version(installed[name]["version"], locked[name], labels[name])
+
     for name, version in sorted(locked.items()):
         found = installed.get(name)
         if found is None:
@@ -106,7 +110,7 @@ def check_packages(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
                 f"{name}=={version} is not installed",
                 "rebuild the environment from the lock",
             )
-        elif not _same_version(found["version"], version):
+        elif not matches(name):
             yield Check(
                 "packages",
                 name,
@@ -123,7 +127,7 @@ def check_packages(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
             f"{name}=={installed[name]['version']} is installed but not locked",
             "uninstall it, or add it to the spec and re-lock",
         )
-    good = len([n for n in locked if n in installed and _same_version(installed[n]["version"], locked[n])])
+    good = len([n for n in locked if matches(n)])
     yield Check(
         "packages",
         "summary",
@@ -148,36 +152,97 @@ def check_packages(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
     )
 
 
-def _same_version(a: str, b: str) -> bool:
+def local_labels(packages: Iterable[LockedPackage]) -> frozenset[str]:
+    """The local version labels (``cu121`` of ``torch-2.1.2+cu121-...whl``) of the locked wheel files."""
+    labels = set()
+    for package in packages:
+        for wheel in package.wheels:
+            with contextlib.suppress(InvalidWheelFilename, InvalidVersion):
+                local = parse_wheel_filename(wheel.name)[1].local
+                if local is not None:
+                    labels.add(local)
+    return frozenset(labels)
+
+
+def same_version(installed: str, locked: str, labels: Iterable[str] = ()) -> bool:
+    """Whether an installed distribution is the locked release.
+
+    Equal versions match. So does a local build of a pin without a local label when one of the
+    locked files carries that label: ``torch==2.1.2`` admits ``2.1.2+cu121`` (PEP 440), and what got
+    installed is then the locked ``torch-2.1.2+cu121-...whl``, which reports ``2.1.2+cu121``.
+    """
     try:
-        return Version(a) == Version(b)
+        found, wanted = Version(installed), Version(locked)
     except InvalidVersion:
-        return a == b
+        return installed == locked
+    if found == wanted:
+        return True
+    return (
+        wanted.local is None
+        and found.local is not None
+        and Version(found.public) == wanted
+        and found.local in set(labels)
+    )
 
 
 def check_runtime(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
-    wanted = dict(lock.spec.runtime.env)
+    """Each ``[runtime.env]`` variable in the probed interpreter's own process.
+
+    The start-up hook sets the variables it can in every process of the environment, activated or
+    not. The activation-only ones (:func:`envspec.emit.hook.activation_reason`) are checked when
+    they are set or the environment is activated, and skipped otherwise: from outside, verify cannot
+    tell what activation would set.
+    """
     seen = report.get("environ", {})
-    for name, value in wanted.items():
+    activated = report.get("activated")
+    hook = report.get("hook")
+    for name, value in lock.spec.runtime.env.items():
         actual = seen.get(name)
+        reason = activation_reason(name)
         if actual == value:
             yield Check("runtime", name, Status.PASS, "set as locked")
-        elif actual is None:
-            yield Check(
-                "runtime",
-                name,
-                Status.FAIL,
-                "not set in this process",
-                "activate the environment first (source PREFIX/bin/activate), or use the image's ENV",
-            )
-        else:
+        elif actual is not None:
             yield Check(
                 "runtime",
                 name,
                 Status.FAIL,
                 f"is {actual!r}, the lock says {value!r}",
-                "something overrides it after activation: check your shell profile",
+                "a value set before Python starts wins: check your shell profile and what runs Python"
+                + ("" if reason else " (the start-up hook keeps a value that is already set)"),
             )
+        elif reason is None:
+            yield Check(
+                "runtime",
+                name,
+                Status.FAIL,
+                "not set in this process; " + _hook_state(hook, name),
+                "rebuild the environment from the lock with this envspec (its start-up hook sets it),"
+                " or activate the environment first",
+            )
+        elif activated:
+            yield Check(
+                "runtime",
+                name,
+                Status.FAIL,
+                f"not set, although the environment is activated ({activated} names it)",
+                "rebuild the environment from the lock: its activate script sets it",
+            )
+        else:
+            yield Check(
+                "runtime",
+                name,
+                Status.SKIP,
+                f"set by activation only ({name} {reason}); run verify inside the activated"
+                " environment to check it",
+            )
+
+
+def _hook_state(hook: Mapping[str, Any] | None, name: str) -> str:
+    if hook is None:
+        return "the start-up hook (envspec-startup.pth in site-packages) did not run"
+    if name in hook.get("environment", []):
+        return "the start-up hook sets it, so something removed it later"
+    return "the environment's start-up hook does not set it (built by an older envspec?)"
 
 
 def check_torch(lock: Lock, report: Mapping[str, Any], *, gpu: bool) -> Iterator[Check]:
@@ -203,9 +268,15 @@ def check_torch(lock: Lock, report: Mapping[str, Any], *, gpu: bool) -> Iterator
         Status.PASS,
         f"torch {probe['version']} imported in {probe.get('import_seconds')} s",
     )
-    pin = next((p.version for p in lock.packages if p.name == "torch"), None)
-    if pin is not None:
-        same = _same_version(str(probe["version"]), pin)
+    platform = _platform_of(report) or install_platform(lock.platforms)
+    torch_pins = [
+        p
+        for p in lock.packages
+        if canonicalize_name(p.name) == "torch" and marker_platforms(p.marker, lock.python, [platform])
+    ]
+    if torch_pins:
+        pin = torch_pins[0].version
+        same = same_version(str(probe["version"]), pin, local_labels(torch_pins))
         yield Check(
             "torch",
             "version",

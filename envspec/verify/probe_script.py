@@ -10,12 +10,15 @@ import base64
 import contextlib
 import hashlib
 import importlib
+import importlib.util
 import json
+import marshal
 import os
 import platform
 import subprocess
 import sys
 import time
+import types
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -23,36 +26,137 @@ from typing import Any
 TOOLING = {"pip", "setuptools", "wheel", "distribute"}
 
 
-def record_hash(path: Path) -> str:
-    digest = hashlib.sha256()
+def record_hash(path: Path, mode: str = "sha256") -> str:
+    """A RECORD hash of a file: ``MODE=`` and the urlsafe base64 digest without padding."""
+    digest = hashlib.new(mode)
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return "sha256=" + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+    return mode + "=" + base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode("ascii")
+
+
+def _recorded(entry: Any) -> str:
+    return f"{entry.hash.mode}={entry.hash.value}"
+
+
+def _matches_record(path: Path, entry: Any) -> bool:
+    try:
+        return record_hash(path, entry.hash.mode) == _recorded(entry)
+    except (OSError, ValueError):  # unreadable, or a hash this Python does not know
+        return False
+
+
+def cached_source(record_path: str) -> tuple[str, int] | None:
+    """The RECORD path of the source of a cached ``.pyc`` and its optimization level, or None.
+
+    ``pkg/__pycache__/mod.cpython-311.pyc`` -> (``pkg/mod.py``, 0);
+    ``pkg/__pycache__/mod.cpython-311.opt-2.pyc`` -> (``pkg/mod.py``, 2).
+    """
+    head, _, name = record_path.rpartition("/")
+    folder, _, cache = head.rpartition("/")
+    if cache != "__pycache__" or not name.endswith(".pyc"):
+        return None
+    parts = name[: -len(".pyc")].split(".")  # module name, cache tag, [opt-N]
+    if len(parts) == 2:
+        level = 0
+    elif len(parts) == 3 and parts[2] in ("opt-1", "opt-2"):
+        level = int(parts[2][len("opt-") :])
+    else:
+        return None
+    source = parts[0] + ".py"
+    return (folder + "/" + source if folder else source), level
+
+
+def judge_bytecode(dist: metadata.Distribution, record_path: str, path: Path, sources: Any) -> str | None:
+    """Why a cached ``.pyc`` is not the byte-compiled form of its verified source, or None when it is.
+
+    Installers byte-compile every module they install (pip, uv with --compile-bytecode), and so rewrite
+    a ``.pyc`` that the wheel itself shipped: RECORD keeps the wheel's size and hash. Such a file is
+    judged by its code instead: its source must match RECORD, and compiling that source (under the
+    file name recorded in the ``.pyc``) must give the same code object as the ``.pyc`` holds.
+    """
+    found = cached_source(record_path)
+    entry = sources.get(found[0]) if found is not None else None
+    if found is None or entry is None:
+        return "compiled code differs from RECORD, and RECORD lists no source for it"
+    source_path, level = found
+    source_file = Path(str(dist.locate_file(entry)))
+    if not _matches_record(source_file, entry):
+        return f"compiled code differs from RECORD, and its source {source_path} differs too"
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return "missing"
+    if data[:4] != importlib.util.MAGIC_NUMBER:
+        return "compiled code differs from RECORD, and is not bytecode of this Python (magic number)"
+    try:
+        # after the PEP 552 header (magic, flags, source mtime or hash, source size)
+        code = marshal.loads(data[16:])  # noqa: S302 - the import system trusts this file just as much
+        source = source_file.read_bytes()
+        same = isinstance(code, types.CodeType) and code == compile(
+            source, code.co_filename, "exec", dont_inherit=True, optimize=level
+        )
+    except Exception:  # an unreadable .pyc or an uncompilable source: not a clean compile either way
+        same = False
+    return None if same else f"compiled code differs from its source {source_path}"
 
 
 def check_files(dist: metadata.Distribution, deep: bool) -> tuple[int, list[dict[str, str]]]:
-    """Compare installed files with RECORD: sizes always; sha256 of every file with ``deep``, and of
-    every Python module otherwise, so that a modified module is caught without ``--deep``."""
+    """Compare installed files with RECORD: sizes always; hashes of every file with ``deep``, and of
+    every Python module otherwise, so that a modified module is caught without ``--deep``.
+
+    A cached ``.pyc`` that differs from RECORD is judged by :func:`judge_bytecode`. With ``deep``, so
+    is each ``.pyc`` the installer wrote (RECORD lists those without a hash).
+    """
     problems: list[dict[str, str]] = []
     checked = 0
-    for entry in dist.files or []:
-        if entry.hash is None:
-            continue
+    entries = list(dist.files or [])
+    sources = {str(e): e for e in entries if e.hash is not None and str(e).endswith(".py")}
+    judged = set()
+    for entry in entries:
+        record_path = str(entry)
         path = Path(str(dist.locate_file(entry)))
+        problem: str | None
+        if entry.hash is None:
+            if not deep or record_path in judged or cached_source(record_path) is None:
+                continue
+            judged.add(record_path)
+            problem = _judge_generated(dist, record_path, path, sources)
+            checked += 1
+            if problem is not None:
+                problems.append({"path": record_path, "problem": problem})
+            continue
         checked += 1
+        judged.add(record_path)  # pip lists a .pyc it rewrote twice: with the wheel's hash, and without
         try:
             size = path.stat().st_size
         except OSError:
-            problems.append({"path": str(entry), "problem": "missing"})
+            problems.append({"path": record_path, "problem": "missing"})
             continue
         if entry.size is not None and size != entry.size:
-            problems.append({"path": str(entry), "problem": f"size {size}, RECORD says {entry.size}"})
+            problem = f"size {size}, RECORD says {entry.size}"
+        elif (deep or record_path.endswith(".py")) and not _matches_record(path, entry):
+            problem = "content differs from RECORD"
+        else:
             continue
-        expected = f"{entry.hash.mode}={entry.hash.value}"
-        if (deep or str(entry).endswith(".py")) and record_hash(path) != expected:
-            problems.append({"path": str(entry), "problem": "content differs from RECORD"})
+        if cached_source(record_path) is not None:
+            problem = judge_bytecode(dist, record_path, path, sources)
+        if problem is not None:
+            problems.append({"path": record_path, "problem": problem})
     return checked, problems
+
+
+def _judge_generated(dist: metadata.Distribution, record_path: str, path: Path, sources: Any) -> str | None:
+    """A ``.pyc`` the installer wrote: fine when absent or not for this Python (the import system would
+    not read it), otherwise it must be the compiled form of its source."""
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError:
+        return None
+    if magic != importlib.util.MAGIC_NUMBER:
+        return None
+    return judge_bytecode(dist, record_path, path, sources)
 
 
 def normalize(name: str) -> str:
@@ -166,6 +270,24 @@ def gpu_report(torch: Any) -> dict[str, Any]:
     return info
 
 
+def activated() -> str | None:
+    """The variable that says this environment is activated (its prefix), or None."""
+    prefix = os.path.realpath(sys.prefix)
+    for name in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        value = os.environ.get(name)
+        if value and os.path.realpath(value) == prefix:
+            return name
+    return None
+
+
+def hook_report() -> dict[str, Any] | None:
+    """What envspec's start-up hook did in this process (None: it did not run)."""
+    hook = sys.modules.get("envspec_startup")
+    if hook is None:
+        return None
+    return {"environment": sorted(getattr(hook, "ENVIRONMENT", {})), "file": getattr(hook, "__file__", None)}
+
+
 def main() -> None:
     options = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     stamp_path = Path(sys.prefix) / "envspec-stamp"
@@ -180,6 +302,8 @@ def main() -> None:
         },
         "stamp": stamp_path.read_text().strip() if stamp_path.is_file() else None,
         "environ": {name: os.environ.get(name) for name in options.get("env", [])},
+        "activated": activated(),
+        "hook": hook_report(),
         "distributions": distributions(bool(options.get("deep")), bool(options.get("files", True))),
         "torch": torch_report(bool(options.get("gpu"))) if options.get("torch") else None,
     }

@@ -28,6 +28,8 @@ def render_checks(checks: Sequence[Check], env_id: str, python: str) -> str:
             lines.append(f"        [dim]fix:[/] {escape(check.fix)}")
     failed = sum(1 for c in checks if c.status is Status.FAIL)
     warned = sum(1 for c in checks if c.status is Status.WARN)
+    skipped = sum(1 for c in checks if c.status is Status.SKIP)
     verdict = "[bold red]differs[/]" if failed else "[bold green]matches the lock[/]"
-    lines.append(f"{verdict}: {failed} failed, {warned} warnings, {len(checks)} checks")
+    counts = f"{failed} failed, {warned} warnings" + (f", {skipped} skipped" if skipped else "")
+    lines.append(f"{verdict}: {counts}, {len(checks)} checks")
     return "\n".join(lines)

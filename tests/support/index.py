@@ -223,11 +223,13 @@ class _Server(ThreadingHTTPServer):
         metadata: bool,
         status: int,
         hang_seconds: float,
+        hashes: bool = True,
     ) -> None:
         self.mode = mode
         self.catalog = catalog
         self.json = json
         self.metadata = metadata
+        self.hashes = hashes
         self.status = status
         self.hang_seconds = hang_seconds
         self.release = threading.Event()
@@ -407,7 +409,7 @@ class _Handler(BaseHTTPRequestHandler):
                     {
                         "filename": f.filename,
                         "url": base + quote(f.filename),
-                        "hashes": {"sha256": f.advertised_sha256},
+                        "hashes": {"sha256": f.advertised_sha256} if self.server.hashes else {},
                         "requires-python": f.requires_python,
                         "size": f.advertised_size,
                         "upload-time": f.upload_time,
@@ -422,7 +424,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         links = []
         for f in files:
-            href = f"../../files/{quote(f.filename)}#sha256={f.advertised_sha256}"
+            href = f"../../files/{quote(f.filename)}"
+            if self.server.hashes:
+                href += f"#sha256={f.advertised_sha256}"
             attrs = [f'href="{html.escape(href)}"']
             if f.requires_python is not None:
                 attrs.append(f'data-requires-python="{html.escape(f.requires_python)}"')
@@ -595,14 +599,18 @@ def serve_index(
     metadata: bool = True,
     upload_times: Mapping[str, str] | None = None,
     port: int = 0,
+    hashes: bool = True,
 ) -> Iterator[IndexServer]:
     """Serve the distributions in the flat folder ``root`` as a simple index on 127.0.0.1.
 
     ``json=False`` answers HTML whatever the Accept header asks; ``metadata=False`` serves no
     PEP 658 metadata (and advertises none).  ``upload_times`` maps file names to PEP 700
     ``upload-time`` values (default :data:`DEFAULT_UPLOAD_TIME`).  ``port=0`` picks a free port.
+    ``hashes=False`` publishes no file hashes (an index that leaves hashing to its clients).
     """
-    with _serve("normal", root, json=json, metadata=metadata, upload_times=upload_times, port=port) as server:
+    with _serve(
+        "normal", root, json=json, metadata=metadata, upload_times=upload_times, port=port, hashes=hashes
+    ) as server:
         yield server
 
 
@@ -617,12 +625,13 @@ def serve_faulty(
     upload_times: Mapping[str, str] | None = None,
     status: int = HTTPStatus.SERVICE_UNAVAILABLE,
     hang_seconds: float = 30.0,
+    hashes: bool = True,
 ) -> Iterator[IndexServer]:
     """Serve a mirror that misbehaves as ``mode`` says (see :data:`FAULT_MODES`).
 
     The tamper modes need ``root`` (the folder the honest index serves).  ``status`` is the
     answer of mode ``error``; ``hang_seconds`` bounds how long mode ``hang`` holds each request
-    (leaving the context releases them at once).
+    (leaving the context releases them at once).  ``hashes=False`` publishes no file hashes.
     """
     if mode not in FAULT_MODES:
         raise ValueError(f"unknown fault mode {mode!r}; expected one of {FAULT_MODES}")
@@ -637,6 +646,7 @@ def serve_faulty(
         port=port,
         status=status,
         hang_seconds=hang_seconds,
+        hashes=hashes,
     ) as server:
         yield server
 
@@ -652,6 +662,7 @@ def _serve(
     port: int,
     status: int = HTTPStatus.SERVICE_UNAVAILABLE,
     hang_seconds: float = 30.0,
+    hashes: bool = True,
 ) -> Iterator[IndexServer]:
     if mode == "refuse":
         yield IndexServer(port=port or _free_port(), mode=mode, root=root)
@@ -672,6 +683,7 @@ def _serve(
             metadata=metadata,
             status=status,
             hang_seconds=hang_seconds,
+            hashes=hashes,
         )
 
     with _running(make, mode, root) as server:

@@ -2,15 +2,24 @@
 
 usage() {
     cat <<'USAGE'
-Usage: bash bootstrap.sh [--prefix DIR] [--python PATH] [--mirror URL]... [--offline DIR] [--pip-cache DIR]
+Usage: bash bootstrap.sh [--prefix DIR] [--python PATH] [--mirror URL]... [--offline DIR] [--jobs N]
+                         [--pip-cache DIR] [--no-swap]
 
 Creates (or brings up to date) a virtual environment holding exactly the locked packages.
 
   --prefix DIR    where the environment goes (default: the lock's [targets.venv] prefix)
   --python PATH   the interpreter to build it with (default: pythonX.Y, then python3, from PATH)
-  --mirror URL    install from this index instead of the lock's mirrors (repeatable, tried in order)
-  --offline DIR   install from the wheel files in DIR, with no index at all
-  --pip-cache DIR keep pip's download cache in DIR (default: no cache)
+  --mirror URL    one more index to fetch locked files from, after the URLs the lock recorded and
+                  the lock's other indexes (repeatable, tried in order)
+  --offline DIR   fetch the locked files from DIR only (hash-checked), with no network at all
+  --jobs N        download N files at a time (default: 4)
+  --pip-cache DIR keep pip's cache in DIR, for source builds (default: no cache)
+  --no-swap       build directly at DIR, which must not exist yet (container builds: a killed
+                  build leaves a half-built DIR); by default DIR is a link, switched at the end
+
+Every file is checked against the lock's size and sha256 before pip sees it. The environment
+itself lives in DIR.envspec/<lock hash> and DIR links to it: a run that is killed at any moment
+leaves the old environment at DIR or the complete new one, and the next run cleans up after it.
 USAGE
 }
 
@@ -21,6 +30,8 @@ prefix="$ENVSPEC_DEFAULT_PREFIX"
 python=""
 offline=""
 pip_cache=""
+jobs=4
+swap=1
 mirrors=()
 while [ "$#" -gt 0 ]; do
     case "$1" in
@@ -32,15 +43,20 @@ while [ "$#" -gt 0 ]; do
         --mirror=*) mirrors+=("${1#*=}"); shift ;;
         --offline) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; offline="$2"; shift 2 ;;
         --offline=*) offline="${1#*=}"; shift ;;
+        --jobs) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; jobs="$2"; shift 2 ;;
+        --jobs=*) jobs="${1#*=}"; shift ;;
         --pip-cache) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; pip_cache="$2"; shift 2 ;;
         --pip-cache=*) pip_cache="${1#*=}"; shift ;;
+        --no-swap) swap=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) say "unknown argument: $1"; usage >&2; exit 2 ;;
     esac
 done
 [ -n "$prefix" ] || die "--prefix must not be empty"
-if [ "${#mirrors[@]}" -eq 0 ]; then
-    mirrors=("${ENVSPEC_MIRRORS[@]}")
+case "$jobs" in ''|*[!0-9]*|0) say "--jobs needs a whole number above 0"; exit 2 ;; esac
+if [ -n "$offline" ]; then
+    [ -d "$offline" ] || die "--offline $offline is not a folder"
+    offline="$(cd -- "$offline" && pwd -P)"
 fi
 
 mkdir -p -- "$(dirname -- "$prefix")"
@@ -49,10 +65,29 @@ final="$(cd -- "$(dirname -- "$prefix")" && pwd -P)/$(basename -- "$prefix")"
 case "$final" in
     *[\$\`\\\"]*) die "the prefix $final holds \$, \`, \\ or a double quote, which Python's activate script would run as code" ;;
 esac
+store="$final.envspec"
+tag="${ENVSPEC_LOCK_SHA256:0:16}"
 
-# 1. Already the locked environment? Then there is nothing to do.
-if [ -x "$final/bin/python" ] && [ -f "$final/envspec-stamp" ] \
-    && [ "$(cat -- "$final/envspec-stamp")" = "$ENVSPEC_ENV_ID $ENVSPEC_LOCK_SHA256" ]; then
+is_current() {
+    [ -x "$1/bin/python" ] && [ -f "$1/envspec-stamp" ] \
+        && [ "$(cat -- "$1/envspec-stamp")" = "$ENVSPEC_ENV_ID $ENVSPEC_LOCK_SHA256" ]
+}
+
+# What a killed run may have left in the store: anything but the environment the prefix links to.
+leftovers() {
+    local current entry
+    current="$(readlink -- "$final" 2>/dev/null || true)"
+    for entry in "$store"/* "$store"/.link.*; do
+        if [ -e "$entry" ] || [ -L "$entry" ]; then
+            if [ "$(basename -- "$final").envspec/$(basename -- "$entry")" != "$current" ]; then
+                printf '%s\n' "$entry"
+            fi
+        fi
+    done
+}
+
+# 1. Already the locked environment, and nothing left over to clean? Then there is nothing to do.
+if is_current "$final" && [ -z "$(leftovers)" ]; then
     say "$final is already environment $ENVSPEC_ENV_ID: nothing to do"
     exit 0
 fi
@@ -93,94 +128,149 @@ if [ "${#ENVSPEC_SYSTEM_PACKAGES[@]}" -gt 0 ] && command -v dpkg-query >/dev/nul
     fi
 fi
 
-# 4. Build at the prefix itself (venvs are not relocatable: scripts name their interpreter), with any
-#    older environment moved aside. It is put back if anything fails; the new one counts as built only
-#    once its stamp is written, at the very end.
-work="$final"
+# 4. Children (venv, the fetcher, pip) run in the background so that a signal reaches this script at
+#    once, each under a small supervisor that kills everything the child started when this script
+#    stops or dies, even by SIGKILL.
+supervisor="$(envspec_supervise_py)"
+child=""
+run_child() {
+    "$python" -I -c "$supervisor" "$@" &
+    child=$!
+    local status=0
+    wait "$child" || status=$?
+    child=""
+    return "$status"
+}
+replace_path() { "$python" -c 'import os, sys; os.replace(sys.argv[1], sys.argv[2])' "$1" "$2"; }
+
+# 5. One run at a time per prefix. A killed run's leftovers are dealt with here: an environment it
+#    had set aside goes back to the prefix, half-built ones go away.
+work=""
 aside=""
 cleanup() {
-    if [ -n "$work" ]; then
-        rm -rf -- "$work"
-        if [ -n "$aside" ]; then mv -- "$aside" "$final"; fi
+    if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+    if [ -n "$work" ]; then rm -rf -- "$work"; fi
+    if [ -n "$aside" ] && [ ! -e "$final" ] && [ ! -L "$final" ]; then mv -- "$aside" "$final"; fi
+    # a store that holds nothing (a first build that failed) goes too
+    if [ -d "$store" ] && [ ! -L "$final" ] && [ -z "$(leftovers)" ]; then
+        rm -f -- "$store/.lock"
+        rmdir -- "$store" 2>/dev/null || true
     fi
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
-if [ -e "$final" ]; then
-    aside="$final.envspec-old.$$"
-    mv -- "$final" "$aside"
-fi
-"$python" -m venv -- "$work" || die "$python -m venv failed"
-envspec_requirements >"$work/envspec-requirements.txt"
+trap 'exit 130' INT
+trap 'exit 143' TERM HUP
 
-# pip sees only what this script gives it: no pip.conf, no PIP_* variables
-while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^PIP_' || true)
-export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-pip=("$work/bin/python" -m pip install --require-hashes --no-deps
-    --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
-if [ -n "$pip_cache" ]; then
-    pip+=(--cache-dir "$pip_cache")
-else
-    pip+=(--no-cache-dir)
-fi
-if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then
-    pip+=(--only-binary :all:)
-fi
-host_of() { local rest="${1#*://}"; rest="${rest%%/*}"; printf '%s\n' "${rest%%:*}"; }
-
-installed=0
-if [ -n "$offline" ]; then
-    say "installing from $offline (offline)"
-    "${pip[@]}" --no-index --find-links "$offline" -r "$work/envspec-requirements.txt" \
-        >"$work/envspec-pip.log" 2>&1 && installed=1
-    [ "$installed" = 1 ] || { tail -n 5 "$work/envspec-pip.log" >&2; die "the offline install failed"; }
-else
-    extra=()
-    for url in "${ENVSPEC_EXTRA_INDEXES[@]}"; do
-        extra+=(--extra-index-url "$url")
-        case "$url" in http://*) extra+=(--trusted-host "$(host_of "$url")") ;; esac
-    done
-    for mirror in "${mirrors[@]}"; do
-        if [ -n "$mirror" ]; then
-            source_args=(--index-url "$mirror")
-            case "$mirror" in http://*) source_args+=(--trusted-host "$(host_of "$mirror")") ;; esac
-            label="$mirror"
+if [ "$swap" = 1 ]; then
+    if [ -e "$final" ] && [ ! -L "$final" ] && [ ! -f "$final/envspec-stamp" ]; then
+        if [ -d "$final" ] && [ -z "$(ls -A -- "$final")" ]; then
+            rmdir -- "$final"
         else
-            source_args=()
-            label="the installer's default index"
+            die "$final exists and is not an environment built by envspec; move it away or pass another --prefix"
         fi
-        say "installing $ENVSPEC_PACKAGE_COUNT locked packages from $label"
-        if "${pip[@]}" "${source_args[@]}" "${extra[@]}" -r "$work/envspec-requirements.txt" \
-            >"$work/envspec-pip.log" 2>&1; then
-            installed=1
-            break
+    fi
+    mkdir -p -- "$store"
+    exec 9>>"$store/.lock"
+    if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+        say "waiting for another bootstrap.sh building $final (or the processes of a killed one) to finish"
+        flock -w 600 9 || die "$store/.lock is still held after 10 minutes; is another bootstrap.sh running?"
+    fi
+    if [ ! -e "$final" ] && [ ! -L "$final" ]; then
+        for old in "$store"/old.*; do
+            if [ -d "$old" ] && [ -f "$old/envspec-stamp" ]; then
+                mv -- "$old" "$final"
+                say "restored the environment a killed run had set aside at $old"
+                break
+            fi
+        done
+    fi
+    while IFS= read -r entry; do
+        if [ "$(basename -- "$entry")" != "$tag" ] || is_current "$final"; then
+            say "removing what a killed run left behind: $entry"
+            rm -rf -- "$entry"
         fi
-        if grep -q 'DO NOT MATCH THE HASHES' "$work/envspec-pip.log"; then
-            say "REFUSED $label: it served files whose sha256 differs from the lock (tampered or corrupted)"
-        else
-            say "$label failed: $(grep -v '^ *$' "$work/envspec-pip.log" | tail -n 1)"
-        fi
-    done
-    [ "$installed" = 1 ] || die "no mirror could install the locked packages; $final is as it was"
+    done < <(leftovers)
+    if is_current "$final"; then
+        say "$final is already environment $ENVSPEC_ENV_ID: nothing to do"
+        exit 0
+    fi
+    build="$store/$tag"
+    if is_current "$build"; then
+        say "a killed run had finished building $build: using it"
+    else
+        rm -rf -- "$build"
+        work="$build"
+    fi
+else
+    if [ -e "$final" ] || [ -L "$final" ]; then die "--no-swap needs a prefix that does not exist yet: $final does"; fi
+    build="$final"
+    work="$build"
 fi
 
-# 5. Runtime flags: the start-up hook for code-only torch settings, env vars in the activate scripts.
-site="$("$work/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-if [ "$ENVSPEC_HAS_HOOK" = 1 ]; then
-    envspec_hook_module >"$site/envspec_startup.py"
-    printf 'import envspec_startup\n' >"$site/envspec-startup.pth"
-fi
-envspec_activate_sh >>"$work/bin/activate"
-if [ -f "$work/bin/activate.fish" ]; then
-    envspec_activate_fish >>"$work/bin/activate.fish"
-fi
-envspec_lock_text >"$work/envspec-lock.toml"
-rm -f -- "$work/envspec-pip.log"
+# 6. Build: a venv, the locked files fetched and checked, pip installing exactly those (no resolution).
+if [ -n "$work" ]; then
+    run_child "$python" -m venv -- "$work" || die "$python -m venv failed"
+    scratch="$work/.envspec-build"
+    mkdir -p -- "$scratch/files"
+    envspec_requirements >"$scratch/requirements.txt"
+    envspec_manifest >"$scratch/manifest.txt"
+    envspec_fetch_py >"$scratch/fetch.py"
+    fetch=("$work/bin/python" -I "$scratch/fetch.py" --manifest "$scratch/manifest.txt" --dest "$scratch/files"
+        --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES" --jobs "$jobs")
+    if [ -n "$offline" ]; then
+        fetch+=(--offline "$offline")
+    else
+        for url in "${ENVSPEC_MIRRORS[@]}" "${ENVSPEC_EXTRA_INDEXES[@]}"; do fetch+=(--lock-index "$url"); done
+        for url in "${mirrors[@]}"; do fetch+=(--mirror "$url"); done
+    fi
+    run_child "${fetch[@]}" || die "the locked files could not be fetched; $final is as it was"
 
-# 6. Done: stamp it, and drop the environment it replaces.
-printf '%s %s\n' "$ENVSPEC_ENV_ID" "$ENVSPEC_LOCK_SHA256" >"$work/envspec-stamp"
-work=""
-if [ -n "$aside" ]; then rm -rf -- "$aside"; fi
+    # pip sees only what this script gives it: no pip.conf, no PIP_* variables
+    while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^PIP_' || true)
+    export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+    pip=("$work/bin/python" -m pip install --require-hashes --no-deps --no-index
+        --find-links "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
+    if [ -n "$pip_cache" ]; then pip+=(--cache-dir "$pip_cache"); else pip+=(--no-cache-dir); fi
+    if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then pip+=(--only-binary :all:); fi
+    say "installing $ENVSPEC_PACKAGE_COUNT locked packages with pip"
+    started=$SECONDS
+    if ! run_child "${pip[@]}" -r "$scratch/requirements.txt" >"$scratch/pip.log" 2>&1; then
+        tail -n 15 "$scratch/pip.log" >&2
+        die "pip could not install the fetched files; $final is as it was"
+    fi
+    say "installed $ENVSPEC_PACKAGE_COUNT packages in $((SECONDS - started)) s"
+
+    # Runtime flags: the start-up hook (torch settings, and the variables Python can still set),
+    # every variable in the activate scripts.
+    site="$("$work/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    if [ "$ENVSPEC_HAS_HOOK" = 1 ]; then
+        envspec_hook_module >"$site/envspec_startup.py"
+        printf 'import envspec_startup\n' >"$site/envspec-startup.pth"
+    fi
+    envspec_activate_sh >>"$work/bin/activate"
+    if [ -f "$work/bin/activate.fish" ]; then
+        envspec_activate_fish >>"$work/bin/activate.fish"
+    fi
+    envspec_lock_text >"$work/envspec-lock.toml"
+    rm -rf -- "$scratch"
+    # the stamp goes last: only a complete environment has one
+    printf '%s %s\n' "$ENVSPEC_ENV_ID" "$ENVSPEC_LOCK_SHA256" >"$work/envspec-stamp"
+    work=""
+fi
+
+# 7. Switch: the prefix becomes a link to the new environment in one rename, then the old one goes.
+if [ "$swap" = 1 ]; then
+    link="$store/.link.$$"
+    rm -f -- "$link"
+    ln -s -- "$(basename -- "$final").envspec/$tag" "$link"
+    if [ -d "$final" ] && [ ! -L "$final" ]; then
+        aside="$store/old.$$"
+        mv -- "$final" "$aside"
+    fi
+    replace_path "$link" "$final"
+    if [ -n "$aside" ]; then rm -rf -- "$aside"; aside=""; fi
+    while IFS= read -r entry; do rm -rf -- "$entry"; done < <(leftovers)
+fi
 
 say "ready: environment $ENVSPEC_ENV_ID at $final"
 # the hints are commands to paste: the prefix is shell-quoted, whatever characters it holds

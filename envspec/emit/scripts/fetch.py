@@ -1,0 +1,417 @@
+"""envspec's file fetcher, run by bootstrap.sh: every locked file, hash-checked, with per-file failover.
+
+It runs inside the environment being built (Python 3.8 or newer, standard library only) and reads a
+manifest with one line per candidate file: ``sha256 size project filename url``. For each project it
+picks the file the interpreter installs best (wheel tags, else the sdist) and fetches it from, in
+order: the URL the lock recorded, the lock's other indexes, then the ``--mirror`` indexes (looked up
+on their project pages by file name). A file counts only when its size and sha256 are the lock's.
+Each failure is printed with its real cause, each fetched file with a progress line, and a summary
+at the end. Exit status: 0 when every file is fetched, 1 otherwise, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import html.parser
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO
+
+ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+USER_AGENT = "envspec-bootstrap"
+CHUNK = 1 << 20
+
+
+def say(message: str) -> None:
+    sys.stderr.write("envspec: " + message + "\n")
+    sys.stderr.flush()
+
+
+def die_with_parent() -> None:
+    """Exit as soon as the script that started us is gone (SIGKILL included): no orphan downloads."""
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # no prctl here: the watcher below still notices, within half a second
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def human(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "kB", "MB"):
+        if value < 1000:
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
+class Entry:
+    def __init__(self, sha256: str, size: int, project: str, filename: str, url: str) -> None:
+        self.sha256 = sha256
+        self.size = size
+        self.project = project
+        self.filename = filename
+        self.url = url
+
+
+def read_manifest(path: str) -> dict[str, list[Entry]]:
+    projects: dict[str, list[Entry]] = {}
+    with Path(path).open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 5 or len(parts[0]) != 64 or not parts[1].isdigit():
+                raise SystemExit(f"envspec: error: {path}:{number}: not a manifest line")
+            entry = Entry(parts[0], int(parts[1]), parts[2], parts[3], parts[4])
+            projects.setdefault(entry.project, []).append(entry)
+    return projects
+
+
+def supported_tags() -> list[str] | None:
+    """The interpreter's wheel tags, best first, from the installer's own copy of packaging."""
+    for module in ("pip._vendor.packaging.tags", "packaging.tags"):
+        try:
+            tags = __import__(module, fromlist=["sys_tags"])
+            return [str(tag) for tag in tags.sys_tags()]
+        except Exception:  # noqa: S112 - no installer here: the emitter's order decides
+            continue
+    return None
+
+
+def wheel_tags(filename: str) -> list[str]:
+    parts = filename[: -len(".whl")].split("-")
+    if len(parts) not in (5, 6):
+        return []
+    python, abi, platform = parts[-3:]
+    return [f"{p}-{a}-{pl}" for p in python.split(".") for a in abi.split(".") for pl in platform.split(".")]
+
+
+def choose(entries: list[Entry], ranking: list[str] | None) -> Entry | None:
+    """The file of one project to install here: the best-ranked wheel, else the sdist."""
+    wheels = [e for e in entries if e.filename.endswith(".whl")]
+    sdists = [e for e in entries if not e.filename.endswith(".whl")]
+    if ranking is None:
+        return wheels[0] if wheels else (sdists[0] if sdists else None)
+    rank = {tag: i for i, tag in enumerate(ranking)}
+    best: tuple[int, Entry] | None = None
+    for wheel in wheels:
+        score = min((rank[t] for t in wheel_tags(wheel.filename) if t in rank), default=None)
+        if score is not None and (best is None or score < best[0]):
+            best = (score, wheel)
+    if best is not None:
+        return best[1]
+    return sdists[0] if sdists else None
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        html.parser.HTMLParser.__init__(self, convert_charrefs=True)
+        self.base: str | None = None
+        self.links: list[tuple[str, str]] = []
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "base" and self.base is None:
+            self.base = values.get("href")
+        elif tag == "a":
+            self._href = values.get("href")
+            self._text = []
+
+    def handle_data(self, data: str) -> None:
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a" and self._href is not None:
+            self.links.append((self._href, "".join(self._text).strip()))
+            self._href = None
+
+
+class Failure(Exception):  # noqa: N818 - a failed source, reported, not an error of this program
+    def __init__(self, reason: str, *, dead: bool = False) -> None:
+        Exception.__init__(self, reason)
+        self.reason = reason
+        self.dead = dead  # the host itself did not answer: do not ask it again in this run
+
+
+def reason_of(exc: BaseException, timeout: float) -> Failure:  # noqa: PLR0911 - one answer per cause
+    if isinstance(exc, urllib.error.HTTPError):
+        return Failure(f"HTTP {exc.code} {exc.reason or ''}".rstrip(), dead=exc.code >= 500)
+    cause = getattr(exc, "reason", exc)
+    if isinstance(cause, ConnectionRefusedError):
+        return Failure("connection refused", dead=True)
+    if isinstance(cause, (socket.timeout, TimeoutError)):
+        return Failure(f"no answer within {timeout:g} s", dead=True)
+    if isinstance(cause, socket.gaierror):
+        return Failure("unknown host", dead=True)
+    if isinstance(cause, ssl.SSLError):
+        return Failure(f"TLS error: {cause}", dead=True)
+    if isinstance(cause, OSError):
+        return Failure(f"connection failed: {cause.strerror or cause}", dead=True)
+    return Failure(str(cause) or type(cause).__name__)
+
+
+class Fetcher:
+    def __init__(self, options: argparse.Namespace) -> None:
+        self.timeout = options.timeout
+        self.retries = options.retries
+        self.dest = options.dest
+        self.offline: str | None = options.offline
+        self.indexes: list[str] = []
+        for given in [*options.lock_index, *options.mirror]:
+            url = given or default_index()
+            if url and url.rstrip("/") + "/" not in self.indexes:
+                self.indexes.append(url.rstrip("/") + "/")
+        self.lock = threading.Lock()
+        self.dead: dict[str, str] = {}
+        self.pages: dict[tuple[str, str], dict[str, str]] = {}
+        self.done = 0
+        self.bytes = 0
+
+    def _open(self, url: str, accept: str | None = None) -> IO[bytes]:
+        headers = {"User-Agent": USER_AGENT}
+        if accept:
+            headers["Accept"] = accept
+        last = Failure("no attempt")
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(min(0.5 * 2 ** (attempt - 1), 4.0))
+            try:
+                request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) from the lock
+                response: IO[bytes] = urllib.request.urlopen(request, timeout=self.timeout)  # noqa: S310
+                return response
+            except Exception as exc:
+                last = reason_of(exc, self.timeout)
+                if isinstance(exc, urllib.error.HTTPError) and exc.code < 500 and exc.code != 429:
+                    break
+        raise last
+
+    def _host_failed(self, url: str) -> str | None:
+        host = urllib.parse.urlsplit(url).netloc
+        with self.lock:
+            return self.dead.get(host)
+
+    def _mark(self, url: str, failure: Failure) -> None:
+        if not failure.dead:
+            return
+        host = urllib.parse.urlsplit(url).netloc
+        with self.lock:
+            new = host not in self.dead
+            self.dead.setdefault(host, failure.reason)
+        if new:
+            say(f"{host}: {failure.reason}; not asking it again in this run")
+
+    def _page_links(self, index: str, project: str) -> dict[str, str]:
+        key = (index, project)
+        with self.lock:
+            if key in self.pages:
+                return self.pages[key]
+        url = index + project + "/"
+        with self._open(url, ACCEPT) as response:
+            body = response.read()
+            page_url: str = getattr(response, "url", url)
+            kind: str = getattr(response, "headers", {}).get("Content-Type", "")
+        links: dict[str, str] = {}
+        if "json" in kind:
+            for item in json.loads(body.decode("utf-8")).get("files", []):
+                links[item["filename"]] = urllib.parse.urljoin(page_url, item["url"])
+        else:
+            parser = _Links()
+            parser.feed(body.decode("utf-8", "replace"))
+            base = urllib.parse.urljoin(page_url, parser.base) if parser.base else page_url
+            for href, text in parser.links:
+                absolute = urllib.parse.urldefrag(urllib.parse.urljoin(base, href))[0]
+                name = text or urllib.parse.unquote(absolute.rsplit("/", 1)[-1])
+                links[name] = absolute
+        with self.lock:
+            self.pages[key] = links
+        return links
+
+    def _sources(self, entry: Entry) -> Iterator[tuple[str, Callable[[], str]]]:
+        """(label, callable giving a URL) for each place to try, in order."""
+        if self.offline is not None:
+            folder = self.offline
+            yield folder, lambda: str(Path(folder) / entry.filename)
+            return
+        yield entry.url, lambda: entry.url
+        for index in self.indexes:
+            if entry.url.startswith(index):
+                continue
+            yield index, lambda index=index: self._lookup(index, entry)  # type: ignore[misc]
+
+    def _lookup(self, index: str, entry: Entry) -> str:
+        failed = self._host_failed(index)
+        if failed:
+            raise Failure(f"skipped: it failed earlier ({failed})")
+        try:
+            links = self._page_links(index, entry.project)
+        except Failure as failure:
+            self._mark(index, failure)
+            raise
+        except ValueError as exc:
+            raise Failure(f"unreadable project page: {exc}") from None
+        if entry.filename not in links:
+            raise Failure(f"does not list {entry.filename}")
+        return links[entry.filename]
+
+    def _get(self, url: str, entry: Entry, part: Path) -> None:
+        source: IO[bytes]
+        if self.offline is not None:
+            if not Path(url).is_file():
+                raise Failure("not in the folder")
+            source = Path(url).open("rb")  # noqa: SIM115 - closed by the with below
+        else:
+            failed = self._host_failed(url)
+            if failed:
+                raise Failure(f"skipped: it failed earlier ({failed})")
+            try:
+                source = self._open(url)
+            except Failure as failure:
+                self._mark(url, failure)
+                raise
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with source, part.open("wb") as out:
+                while True:
+                    block = source.read(CHUNK)
+                    if not block:
+                        break
+                    size += len(block)
+                    if size > entry.size:
+                        break
+                    digest.update(block)
+                    out.write(block)
+        except Exception as exc:
+            cause = reason_of(exc, self.timeout)
+            self._mark(url, cause)
+            raise cause from None
+        if size != entry.size:
+            got = f"more than {entry.size}" if size > entry.size else str(size)
+            raise Failure(f"REFUSED: {got} bytes, the lock says {entry.size} (tampered or corrupted)")
+        if digest.hexdigest() != entry.sha256:
+            raise Failure(
+                f"REFUSED: sha256 {digest.hexdigest()[:16]}... differs from the lock's"
+                f" {entry.sha256[:16]}... (tampered or corrupted)"
+            )
+
+    def fetch(self, entry: Entry, total: int) -> list[str]:
+        """Fetch one file; returns the failures (empty when it was fetched)."""
+        started = time.monotonic()
+        target = Path(self.dest) / entry.filename
+        part = Path(f"{target}.part")
+        tried: list[str] = []
+        for label, locate in self._sources(entry):
+            try:
+                url = locate()
+                self._get(url, entry, part)
+            except Failure as failure:
+                tried.append(f"{label}: {failure.reason}")
+                if failure.reason.startswith("REFUSED"):
+                    say(f"{failure.reason} {label}; trying the next source")
+                continue
+            except Exception as exc:  # an unexpected failure of one source: report it, try the next
+                tried.append(f"{label}: {exc}")
+                continue
+            part.replace(target)
+            with self.lock:
+                self.done += 1
+                self.bytes += entry.size
+                number = self.done
+            source = urllib.parse.urlsplit(url).netloc or label
+            seconds = time.monotonic() - started
+            counter = f"[{number:>{len(str(total))}}/{total}]"
+            say(f"{counter} {entry.filename}  {human(entry.size)}  from {source} ({seconds:.1f} s)")
+            return []
+        part.unlink(missing_ok=True)
+        return tried
+
+
+def default_index() -> str | None:
+    """The installer's default index (pip's own constant), or None when pip is not importable."""
+    try:
+        from pip._internal.models.index import PyPI
+
+        url: str = PyPI.simple_url
+        return url
+    except Exception:
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fetch.py")
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--dest", required=True)
+    parser.add_argument("--lock-index", action="append", default=[])
+    parser.add_argument("--mirror", action="append", default=[])
+    parser.add_argument("--offline")
+    parser.add_argument("--timeout", type=float, default=15.0)
+    parser.add_argument("--retries", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=4)
+    options = parser.parse_args(argv)
+    die_with_parent()
+    socket.setdefaulttimeout(options.timeout)
+    ranking = supported_tags()
+    chosen = []
+    for project, entries in sorted(read_manifest(options.manifest).items()):
+        entry = choose(entries, ranking)
+        if entry is None:
+            say(f"error: no locked file of {project} installs on this interpreter ({sys.version.split()[0]})")
+            return 1
+        chosen.append(entry)
+    Path(options.dest).mkdir(parents=True, exist_ok=True)
+    fetcher = Fetcher(options)
+    started = time.monotonic()
+    total = len(chosen)
+    where = f"{options.offline} (offline)" if options.offline else "the lock's URLs"
+    say(f"fetching {total} files ({human(sum(e.size for e in chosen))}) from {where}")
+    failed: list[tuple[Entry, list[str]]] = []
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, min(options.jobs, total or 1))) as pool:
+        futures = {pool.submit(fetcher.fetch, entry, total): entry for entry in chosen}
+        for future in concurrent.futures.as_completed(futures):
+            tried = future.result()
+            if tried:
+                failed.append((futures[future], tried))
+    if failed:
+        for entry, tried in sorted(failed, key=lambda item: item[0].filename):
+            say(f"error: could not fetch {entry.filename} (sha256 {entry.sha256[:16]}...):")
+            for line in tried:
+                say("  " + line)
+        say(f"{len(failed)} of {total} files could not be fetched")
+        return 1
+    say(f"fetched {total} files ({human(fetcher.bytes)}) in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
