@@ -49,6 +49,17 @@ def bootstrap(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def start(script: Path, prefix: Path) -> subprocess.Popen[bytes]:
+    """bootstrap.sh in the background, in a session of its own (a signal reaches only the script)."""
+    return subprocess.Popen(
+        ["bash", str(script), "--prefix", str(prefix)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=isolated_env(),
+        start_new_session=True,
+    )
+
+
 def subset(graph_root: Path, dest: Path, projects: set[str]) -> Path:
     """A folder with the wheels of ``projects`` only (an index that holds part of the graph)."""
     dest.mkdir(parents=True)
@@ -214,13 +225,7 @@ def test_sigkill_at_random_moments_never_loses_the_environment(tmp_path: Path, g
                 assert bootstrap(old, "--prefix", str(prefix)).returncode == 0
             # half the kills land late, where the environment is switched
             delay = rng.uniform(0.05, duration) if len(outcomes) % 2 else rng.uniform(0.7, 1.05) * duration
-            process = subprocess.Popen(
-                ["bash", str(new), "--prefix", str(prefix)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=isolated_env(),
-                start_new_session=True,
-            )
+            process = start(new, prefix)
             time.sleep(delay)
             process.send_signal(signal.SIGKILL)
             process.wait()
@@ -250,13 +255,7 @@ def test_a_signal_stops_children_and_restores(tmp_path: Path, graph_root: Path, 
         prefix = tmp_path / "env"
         assert bootstrap(old, "--prefix", str(prefix)).returncode == 0
         old_id = stamp(prefix)
-        process = subprocess.Popen(
-            ["bash", str(new), "--prefix", str(prefix)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=isolated_env(),
-            start_new_session=True,
-        )
+        process = start(new, prefix)
         time.sleep(1.0)  # inside python -m venv or the fetch
         process.send_signal(signal_number)
         assert process.wait(timeout=20) != 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -14,7 +15,15 @@ import pytest
 from envspec.emit.hook import activation_only, hook_module, hook_pth
 from envspec.lock.model import Artifact, Facts, Lock, LockedPackage
 from envspec.spec import Spec
-from envspec.verify.compare import Status, check_gpu, check_runtime, compare, local_labels, same_version
+from envspec.verify.compare import (
+    Status,
+    check_gpu,
+    check_runtime,
+    compare,
+    local_labels,
+    same_release,
+    same_version,
+)
 from envspec.verify.probe_script import cached_source
 from tests.support.index import IndexServer, serve_index
 from tests.support.isolation import isolated_env
@@ -278,13 +287,17 @@ def cu121_lock(runtime_env: dict[str, str] | None = None) -> Lock:
     )
 
 
-def probe_report(torch_version: str, **extra: object) -> dict[str, object]:
+def probe_report(
+    torch_version: str, *, distribution: str | None = None, cuda: str = "12.1", **extra: object
+) -> dict[str, object]:
+    """A probe report: ``torch.__version__``, the distribution's version (the same by default), CUDA."""
+    installed = distribution or torch_version
     return {
         "python": {"version": "3.11.7", "platform": "linux", "machine": "x86_64"},
         "stamp": None,
-        "distributions": [{"name": "torch", "version": torch_version, "tooling": False, "problems": []}],
+        "distributions": [{"name": "torch", "version": installed, "tooling": False, "problems": []}],
         "environ": {},
-        "torch": {"imported": True, "version": torch_version, "cuda": "12.1", "flags": {}},
+        "torch": {"imported": True, "version": torch_version, "cuda": cuda, "flags": {}},
         **extra,
     }
 
@@ -310,10 +323,28 @@ def test_the_locked_cuda_build_passes_and_another_build_fails() -> None:
     assert ("packages", "torch") not in checks
     assert checks[("torch", "version")].status is Status.PASS
     assert checks[("torch", "build")].status is Status.PASS
-    other = {(c.group, c.name): c for c in compare(cu121_lock(), probe_report("2.1.2+cu118"))}
+    other = {(c.group, c.name): c for c in compare(cu121_lock(), probe_report("2.1.2+cu118", cuda="11.8"))}
     assert other[("packages", "torch")].detail == "torch is 2.1.2+cu118, the lock says 2.1.2"
     assert other[("packages", "summary")].status is Status.FAIL
-    assert other[("torch", "version")].status is Status.FAIL
+    assert other[("torch", "version")].status is Status.PASS  # the same release ...
+    assert other[("torch", "build")].status is Status.FAIL  # ... of another build
+    older = {(c.group, c.name): c for c in compare(cu121_lock(), probe_report("2.1.1+cu121"))}
+    assert older[("torch", "version")].status is Status.FAIL
+
+
+def test_a_label_only_torch_version_reports_is_no_failure() -> None:
+    """The dev spec's torch from the default index: the file and the distribution say 2.1.2, while
+    ``torch.__version__`` says 2.1.2+cu121 (seen on the real dev environment)."""
+    wheel = Artifact("torch-2.1.2-cp311-cp311-manylinux1_x86_64.whl", "u", 1, "1" * 64)
+    lock = dataclasses.replace(
+        cu121_lock(), packages=(LockedPackage("torch", "2.1.2", "default", "i", (wheel,)),)
+    )
+    checks = {(c.group, c.name): c for c in compare(lock, probe_report("2.1.2+cu121", distribution="2.1.2"))}
+    failed = [c for c in checks.values() if c.status is Status.FAIL]
+    assert failed == []
+    assert checks[("torch", "version")].status is Status.PASS
+    assert same_release("2.1.2+cu121", "2.1.2")
+    assert not same_release("2.1.1", "2.1.2")
 
 
 RUNTIME = {"MY_FLAG": "a b;c", "LD_LIBRARY_PATH": "/opt/cuda/lib", "OMP_NUM_THREADS": "4"}

@@ -185,6 +185,14 @@ def same_version(installed: str, locked: str, labels: Iterable[str] = ()) -> boo
     )
 
 
+def same_release(reported: str, locked: str) -> bool:
+    """Whether two versions name the same release, whatever their local labels say."""
+    try:
+        return Version(reported).public == Version(locked).public
+    except InvalidVersion:
+        return reported == locked
+
+
 def check_runtime(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
     """Each ``[runtime.env]`` variable in the probed interpreter's own process.
 
@@ -276,7 +284,10 @@ def check_torch(lock: Lock, report: Mapping[str, Any], *, gpu: bool) -> Iterator
     ]
     if torch_pins:
         pin = torch_pins[0].version
-        same = same_version(str(probe["version"]), pin, local_labels(torch_pins))
+        # torch.__version__ carries the build as a local label even where the distribution does not
+        # (PyPI's torch-2.1.2 wheel says 2.1.2+cu121): the release is compared here, the build by
+        # torch.version.cuda below, and the distribution's own version by the packages check
+        same = same_release(str(probe["version"]), pin)
         yield Check(
             "torch",
             "version",
