@@ -266,3 +266,37 @@ def test_a_signal_stops_children_and_restores(tmp_path: Path, graph_root: Path, 
         ".lock",
         prefix.readlink().name,
     ]
+
+
+def test_a_mirror_page_cannot_point_the_fetcher_at_local_files(tmp_path: Path, graph_root: Path) -> None:
+    """A hostile --mirror lists the locked file names with file: URLs; they are refused, not read."""
+    import http.server
+    import threading
+
+    with serve_index(graph_root) as gone:
+        script = make_bootstrap(tmp_path / "lock", [("gone", gone.url)], ["es-util"])
+    secret = tmp_path / "secret.whl"
+    secret.write_bytes(b"not for the mirror to choose")
+    page = tmp_path / "tree" / "simple" / "es-util"
+    page.mkdir(parents=True)
+    wheel = next(p.name for p in graph_root.iterdir() if p.name.startswith("es_util-1.1"))
+    (page / "index.html").write_text(f'<a href="file://{secret}">{wheel}</a>\n')
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # noqa: ARG002 - silence
+            return
+
+    tree = str(tmp_path / "tree")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: Quiet(*a, directory=tree))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/simple"
+        result = bootstrap(script, "--prefix", str(tmp_path / "env"), "--mirror", url)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert result.returncode == 1
+    assert "to a file: URL, which is refused" in result.stderr
+    assert not (tmp_path / "env").exists()

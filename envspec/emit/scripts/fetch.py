@@ -33,6 +33,7 @@ from typing import IO
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 USER_AGENT = "envspec-bootstrap"
 CHUNK = 1 << 20
+PAGE_LIMIT = 64 << 20  # no project page is this large; a mirror that sends more is refused
 
 
 def say(message: str) -> None:
@@ -238,7 +239,9 @@ class Fetcher:
                 return self.pages[key]
         url = index + project + "/"
         with self._open(url, ACCEPT) as response:
-            body = response.read()
+            body = response.read(PAGE_LIMIT + 1)
+            if len(body) > PAGE_LIMIT:
+                raise Failure(f"its page for {project} is larger than {PAGE_LIMIT >> 20} MiB")
             page_url: str = getattr(response, "url", url)
             kind: str = getattr(response, "headers", {}).get("Content-Type", "")
         links: dict[str, str] = {}
@@ -282,7 +285,12 @@ class Fetcher:
             raise Failure(f"unreadable project page: {exc}") from None
         if entry.filename not in links:
             raise Failure(f"does not list {entry.filename}")
-        return links[entry.filename]
+        link = links[entry.filename]
+        scheme = urllib.parse.urlsplit(link).scheme
+        allowed = ("http", "https", "file") if index.startswith("file:") else ("http", "https")
+        if scheme not in allowed:
+            raise Failure(f"its page links {entry.filename} to a {scheme}: URL, which is refused")
+        return link
 
     def _get(self, url: str, entry: Entry, part: Path) -> None:
         source: IO[bytes]
