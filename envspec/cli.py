@@ -1,384 +1,23 @@
-"""The command line: parse flags, call the stages, print, and map every error to an exit code.
+"""The entry point: run one command, and map every error to a message and an exit code.
 
 This module is the one boundary where exceptions become messages: commands raise
 :class:`~envspec.errors.EnvspecError` subclasses (or return an :class:`~envspec.errors.ExitCode`),
-and :func:`main` prints them with their hint. Nothing below it prints or exits.
+and :func:`run` prints them with their hint. Nothing below it prints errors or exits. It imports
+neither typer nor rich: the no-op ``lock`` and ``validate`` are answered by :mod:`envspec.fastpath`
+first, and the typer commands (:mod:`envspec.commands`) are imported only for the rest.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
-import typer
-from rich.console import Console
-from rich.markup import escape
-
-from envspec import __version__
-from envspec.errors import EnvspecError, ExitCode, SpecError, UsageError
+from envspec.errors import EnvspecError, ExitCode
+from envspec.fastpath import answer, err_console
 
 if TYPE_CHECKING:
-    from envspec.compat import Compat
-    from envspec.load import LoadedSpec
-    from envspec.lock.model import Lock
-
-app = typer.Typer(
-    name="envspec",
-    help="Compile a declarative environment spec into a hashed lock and reproducible environments.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-
-def _out() -> Console:
-    return Console(soft_wrap=True, highlight=False)
-
-
-def _err() -> Console:
-    return Console(stderr=True, soft_wrap=True, highlight=False)
-
-
-def _version(value: bool) -> None:
-    if value:
-        print(f"envspec {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
-    ] = False,
-) -> None:
-    """envspec: spec -> lock -> venv / conda / Docker, checked before anything is downloaded."""
-
-
-@app.command()
-def validate(
-    specs: Annotated[
-        list[Path], typer.Argument(help="Spec files to check.", show_default=False, metavar="SPEC...")
-    ],
-    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
-) -> None:
-    """Check specs: errors for impossible environments, warnings for harmful or no-op settings."""
-    from envspec.compat import load_compat
-    from envspec.lint import LintContext
-    from envspec.report import report_json, report_markup
-    from envspec.validate import validate_file
-
-    compat = load_compat()
-    ctx = LintContext(cores=os.cpu_count())
-    reports = [validate_file(path, compat, ctx, strict=strict) for path in specs]
-    if as_json:
-        sys.stdout.write(report_json(reports))
-    else:
-        _out().print(report_markup(reports))
-    _finish(ExitCode.OK if all(r.ok for r in reports) else ExitCode.INVALID)
-
-
-@app.command()
-def schema(
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the schema to this file instead of stdout.")
-    ] = None,
-) -> None:
-    """Print the JSON Schema of the spec language (for editor completion and checks)."""
-    from envspec.fsio import check_writable, write_atomic
-    from envspec.schema import render_schema
-
-    if output is not None:
-        check_writable(output, what="schema file")
-    text = render_schema()
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomic(output, text.encode("utf-8"))
-        _err().print(f"wrote {escape(str(output))}")
-
-
-@app.command()
-def init(
-    path: Annotated[Path, typer.Argument(help="Where to write the spec.")] = Path("envspec.toml"),
-    template: Annotated[str, typer.Option("--template", "-t", help="Starter to copy (see --list).")] = "dev",
-    name: Annotated[str | None, typer.Option("--name", help="Set [env] name in the new spec.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
-    list_templates: Annotated[bool, typer.Option("--list", help="List the templates and exit.")] = False,
-) -> None:
-    """Write a starter spec from a template."""
-    from envspec.compat import load_compat
-    from envspec.fsio import check_writable, write_atomic
-    from envspec.lint import LintContext
-    from envspec.starters import TEMPLATES, render_template
-    from envspec.validate import validate_bytes
-
-    if list_templates:
-        width = max(map(len, TEMPLATES))
-        for key, summary in TEMPLATES.items():
-            print(f"{key:<{width}}  {summary}")
-        return
-    check_writable(path, what="spec")
-    if path.exists() and not force:
-        raise UsageError(
-            f"{path} already exists", hint="pass --force to overwrite it, or choose another path"
-        )
-    text = render_template(template, name)
-    report = validate_bytes(text.encode("utf-8"), str(path), load_compat(), LintContext())
-    if not report.ok:
-        # only a bad --name can make a shipped template invalid
-        messages = "; ".join(d.message for d in report.diagnostics)
-        raise UsageError(f"the spec would be invalid: {messages}", hint="--name takes a lowercase identifier")
-    write_atomic(path, text.encode("utf-8"))
-    _err().print(f"wrote {escape(str(path))} from the {template!r} template; next: envspec validate {path}")
-
-
-def _validated(spec: Path) -> tuple[LoadedSpec, Compat]:
-    """Load and check a spec for commands that need a valid one; print its report if it is not."""
-    from envspec.compat import load_compat
-    from envspec.lint import LintContext
-    from envspec.report import report_markup
-    from envspec.validate import validate_file
-
-    compat = load_compat()
-    report = validate_file(spec, compat, LintContext(cores=os.cpu_count()))
-    if not report.ok or report.loaded is None:
-        _err().print(report_markup([report]))
-        raise typer.Exit(int(ExitCode.INVALID))
-    return report.loaded, compat
-
-
-@app.command()
-def lock(
-    spec: Annotated[Path, typer.Argument(help="The spec to lock.", show_default=False)],
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Lockfile path [default: locks/pylock.<stem>.toml].")
-    ] = None,
-    check: Annotated[
-        bool, typer.Option("--check", help="Only check that the lock is up to date (exit 1 if stale).")
-    ] = False,
-    upgrade: Annotated[
-        bool, typer.Option("--upgrade", "-U", help="Re-resolve everything to the newest.")
-    ] = False,
-    upgrade_package: Annotated[
-        list[str] | None,
-        typer.Option("--upgrade-package", "-P", help="Re-resolve this package (repeatable)."),
-    ] = None,
-    resolver: Annotated[
-        str, typer.Option("--resolver", help="auto, pip-tools or uv.", case_sensitive=False)
-    ] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
-) -> None:
-    """Resolve a spec into a hashed, reproducible lockfile (PEP 751 pylock.toml)."""
-    import json
-
-    from envspec.fsio import check_writable, write_atomic
-    from envspec.lock.state import default_lock_path, freshness
-
-    if resolver not in ("auto", "pip-tools", "uv"):
-        raise UsageError(f"unknown resolver {resolver!r}", hint="choose auto, pip-tools or uv")
-    target = output or default_lock_path(spec)
-    loaded, compat = _validated(spec)
-    state = freshness(loaded.spec, compat, target)
-    current, existing = state.current, state.existing
-    fresh = state.fresh and not upgrade and not upgrade_package
-
-    def summary(state: str, **extra: object) -> None:
-        if as_json:
-            sys.stdout.write(
-                json.dumps({"lock": str(target), "state": state, "spec-hash": current, **extra}) + "\n"
-            )
-
-    if check:
-        if fresh:
-            summary("fresh")
-            _err().print(f"{escape(str(target))} is up to date")
-            return
-        reason = state.reason or "stale"
-        summary("stale", reason=reason)
-        _err().print(f"stale: {escape(str(target))}: {reason}")
-        raise typer.Exit(int(ExitCode.DIFFERS))
-    if fresh:
-        summary("fresh")
-        _err().print(f"{escape(str(target))} is up to date (spec unchanged)")
-        return
-    check_writable(target, what="lockfile")  # before resolving, which can take minutes
-
-    from envspec.lock.build import LockOptions, build_lock
-    from envspec.lock.read import LockFileError, parse_lock
-    from envspec.lock.render import render_lock
-    from envspec.lock.state import exclusive
-
-    previous = None
-    if existing:
-        try:
-            previous = parse_lock(existing, str(target))
-        except (LockFileError, SpecError):
-            previous = None  # a broken lock keeps no pins: it is replaced
-    options = LockOptions(resolver=resolver, upgrade=upgrade, upgrade_packages=tuple(upgrade_package or ()))
-    console = _err()
-    with exclusive(target), console.status("locking", spinner="dots") as status:
-        new = build_lock(
-            loaded,
-            compat,
-            options,
-            previous=previous,
-            progress=lambda m: status.update(escape(m)),
-            warn=lambda m: console.print(f"[yellow]warning:[/] {escape(m)}"),
-        )
-    text = render_lock(new)
-    changed = text != existing
-    if changed:
-        write_atomic(target, text.encode("utf-8"))
-    summary("written" if changed else "unchanged", **{"env-id": new.env_id, "packages": len(new.packages)})
-    verb = "wrote" if changed else "unchanged:"
-    console.print(
-        f"{verb} {escape(str(target))}: {len(new.packages)} packages, resolved by {new.resolver}"
-        f" {new.resolver_version}; environment {new.env_id}"
-    )
-
-
-@app.command()
-def diff(
-    old: Annotated[Path, typer.Argument(help="The older lockfile.", show_default=False)],
-    new: Annotated[Path, typer.Argument(help="The newer lockfile.", show_default=False)],
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
-) -> None:
-    """Show what changed between two locks, the changes that matter most first (exit 1 if any)."""
-    from envspec.diff import diff_locks, render_diff_json, render_diff_text
-    from envspec.lock.read import read_lock
-
-    result = diff_locks(read_lock(old)[0], read_lock(new)[0])
-    if as_json:
-        sys.stdout.write(render_diff_json(result))
-    else:
-        _out().print(render_diff_text(result, str(old), str(new)), end="")
-    _finish(ExitCode.OK if result.empty else ExitCode.DIFFERS)
-
-
-def _lock_for_emit(spec: Path | None, lock_path: Path | None) -> tuple[Lock, str, Path]:
-    """The lock to emit from: --lock, else the spec's (refused when stale), else the one in locks/."""
-    from envspec.lock.read import read_lock
-    from envspec.lock.state import check_matches_spec, default_lock_path, freshness
-
-    if lock_path is not None and spec is not None:
-        raise UsageError("give a spec or --lock, not both")
-    if lock_path is None and spec is not None:
-        loaded, compat = _validated(spec)
-        lock_path = default_lock_path(spec)
-        if not lock_path.is_file():
-            raise UsageError(f"{spec} has no lock at {lock_path}", hint=f"run: envspec lock {spec}")
-        if not freshness(loaded.spec, compat, lock_path).fresh:
-            raise UsageError(
-                f"{lock_path} is stale: {spec} changed since it was locked", hint=f"run: envspec lock {spec}"
-            )
-        lock, text = read_lock(lock_path)
-        check_matches_spec(lock, loaded.spec, str(lock_path), str(spec))
-        return lock, text, lock_path
-    if lock_path is None:
-        found = sorted(Path("locks").glob("pylock.*.toml"))
-        if len(found) != 1:
-            raise UsageError(
-                "no lock given, and locks/ holds " + (f"{len(found)} locks" if found else "none"),
-                hint="pass a spec or --lock LOCK",
-            )
-        lock_path = found[0]
-    lock, text = read_lock(lock_path)
-    return lock, text, lock_path
-
-
-@app.command()
-def emit(
-    spec: Annotated[
-        Path | None, typer.Argument(help="A spec whose lock to emit.", show_default=False)
-    ] = None,
-    lock_path: Annotated[Path | None, typer.Option("--lock", help="The lockfile to emit from.")] = None,
-    target: Annotated[str, typer.Option("--target", "-t", help="venv, conda, docker or all.")] = "all",
-    output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Folder for the files [default: emit/<env name>].")
-    ] = None,
-) -> None:
-    """Write the files that build the locked environment: bootstrap.sh, environment.yml, Dockerfile."""
-    from envspec.emit import EmitContext, emitters, render_targets
-    from envspec.fsio import check_writable, write_atomic
-
-    available = emitters()
-    if target != "all" and target not in available:
-        raise UsageError(
-            f"unknown target {target!r}", hint="choose one of: " + ", ".join([*available, "all"])
-        )
-    lock, text, source = _lock_for_emit(spec, lock_path)
-    ctx = EmitContext(lock, text, source.name)
-    folder = output or Path("emit") / lock.name
-    files = render_targets(ctx, list(available) if target == "all" else [target])
-    for name in files:  # every file, before the first is written
-        check_writable(folder / name, what="emitted file")
-    for name, content in files.items():
-        mode = 0o755 if name.endswith(".sh") else 0o644
-        write_atomic(folder / name, content.encode("utf-8"), mode=mode)
-    if "environment.yml" in files:
-        from envspec.emit.conda import variable_problems
-
-        for problem in variable_problems(ctx):
-            _err().print(f"[yellow]warning:[/] conda target: {escape(problem)}")
-    _err().print(f"wrote {len(files)} files to {escape(str(folder))} for environment {ctx.env_id}:")
-    for name in sorted(files):
-        _err().print(f"  {escape(name)}")
-
-
-@app.command()
-def verify(
-    lock_path: Annotated[Path | None, typer.Option("--lock", help="The lock to compare with.")] = None,
-    python: Annotated[
-        str | None, typer.Option("--python", help="The environment's interpreter [default: this one].")
-    ] = None,
-    deep: Annotated[
-        bool, typer.Option("--deep", help="Hash every installed file, not only modules.")
-    ] = False,
-    gpu: Annotated[
-        bool, typer.Option("--gpu", help="Check CUDA, the driver and a torch.compile run.")
-    ] = False,
-    quick: Annotated[bool, typer.Option("--quick", help="Do not import torch.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
-) -> None:
-    """Prove that an environment is the locked one and that its GPU stack and flags are in effect."""
-    import json
-
-    from envspec.lock.read import read_lock
-    from envspec.verify.compare import Status, compare
-    from envspec.verify.render import render_checks
-    from envspec.verify.run import prefix_of, probe_options, run_probe
-
-    interpreter = python or sys.executable
-    if lock_path is None:
-        prefix = prefix_of(interpreter)
-        lock_path = prefix / "envspec-lock.toml" if prefix else _lock_for_emit(None, None)[2]
-    lock, _ = read_lock(lock_path)
-    options = probe_options(lock, deep=deep, gpu=gpu, quick=quick)
-    wants_gpu = bool(options["gpu"])
-    report = run_probe(interpreter, options)
-    checks = compare(lock, report, gpu=wants_gpu)
-    failed = any(c.status is Status.FAIL for c in checks)
-    if as_json:
-        document = {
-            "ok": not failed,
-            "lock": str(lock_path),
-            "env-id": lock.env_id,
-            "python": interpreter,
-            "checks": [
-                {"group": c.group, "name": c.name, "status": c.status.value, "detail": c.detail, "fix": c.fix}
-                for c in checks
-            ],
-            "report": report,
-        }
-        sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
-    else:
-        _out().print(render_checks(checks, lock.env_id, interpreter))
-    _finish(ExitCode.DIFFERS if failed else ExitCode.OK)
+    import typer
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -389,30 +28,49 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run one command; return its exit code. Usage errors are click's (exit 2), the rest are ours."""
     try:
-        app(args=argv, prog_name="envspec")
-    except SystemExit as exc:
-        code = exc.code
-        return code if isinstance(code, int) else (ExitCode.OK if code is None else ExitCode.INVALID)
+        return _dispatch(argv)
     except EnvspecError as exc:
-        _err().print(f"[bold red]error:[/] {escape(str(exc))}")
+        from rich.markup import escape
+
+        err = err_console()
+        err.print(f"[bold red]error:[/] {escape(str(exc))}")
         if exc.hint:
-            _err().print(f"  [dim]hint:[/] {escape(exc.hint)}")
+            err.print(f"  [dim]hint:[/] {escape(exc.hint)}")
         return int(exc.exit_code)
     except KeyboardInterrupt:
-        _err().print("interrupted")
+        err_console().print("interrupted")
         return 130
     except BrokenPipeError:
         return ExitCode.OK
     except Exception as exc:  # the boundary: a bug must still not dump a traceback on a user
         if os.environ.get("ENVSPEC_DEBUG"):
             raise
-        _err().print(f"[bold red]internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
-        _err().print("  [dim]hint:[/] this is a bug in envspec; rerun with ENVSPEC_DEBUG=1 for a traceback")
+        from rich.markup import escape
+
+        err = err_console()
+        err.print(f"[bold red]internal error:[/] {escape(type(exc).__name__)}: {escape(str(exc))}")
+        err.print("  [dim]hint:[/] this is a bug in envspec; rerun with ENVSPEC_DEBUG=1 for a traceback")
         return ExitCode.INTERNAL
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    answered = answer(sys.argv[1:] if argv is None else argv)
+    if answered is not None:
+        return answered
+    from envspec.commands import app
+
+    try:
+        app(args=argv, prog_name="envspec")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (ExitCode.OK if code is None else ExitCode.INVALID)
     return ExitCode.OK
 
 
-def _finish(code: ExitCode) -> None:
-    """End a command with ``code`` (click ignores return values)."""
-    if code is not ExitCode.OK:
-        raise typer.Exit(int(code))
+def __getattr__(name: str) -> typer.Typer:
+    """``envspec.cli.app``, the typer application, imported on first use."""
+    if name == "app":
+        from envspec.commands import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,6 +8,7 @@ the machine does not ("Trojan Source"). All of them are refused in every key and
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterator, Mapping
 
@@ -15,6 +16,10 @@ from envspec.errors import Diagnostic, KeyPath, Severity
 
 # Bidirectional embedding, override and isolate controls (category Cf, so listed by hand).
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# The same set as one character class, for whole strings: Cc is U+0000-U+001F and U+007F-U+009F,
+# Zl is U+2028 and Zp is U+2029 (tests/test_text.py checks it against unicodedata, code point by
+# code point). A lock holds tens of thousands of strings: this is what keeps reading one fast.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def is_control(ch: str) -> bool:
@@ -24,7 +29,8 @@ def is_control(ch: str) -> bool:
 
 def first_control(text: str) -> str | None:
     """The first control character of ``text``, or None."""
-    return next((ch for ch in text if is_control(ch)), None)
+    found = _CONTROL.search(text)
+    return found.group() if found else None
 
 
 def describe(ch: str) -> str:

@@ -16,6 +16,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHIPPED_SPECS = sorted([REPO / "specs" / "dev.toml", *(REPO / "examples").glob("*.toml")])
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets an empty envspec cache of its own (never the user's), inherited by the envspec
+    processes it starts: a file one test cached must not hide another test's faulty mirror."""
+    monkeypatch.setenv("ENVSPEC_CACHE_DIR", str(tmp_path_factory.mktemp("envspec-cache")))
+    monkeypatch.delenv("ENVSPEC_NO_CACHE", raising=False)
+
+
 @pytest.fixture(scope="session")
 def compat() -> Compat:
     return load_compat()

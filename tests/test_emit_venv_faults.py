@@ -44,15 +44,20 @@ def make_bootstrap(folder: Path, mirrors: list[tuple[str, str]], packages: list[
 
 
 def bootstrap(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """bootstrap.sh with pip as the installer (tests/test_emit_venv_uv.py covers uv)."""
     return subprocess.run(
-        ["bash", str(script), *args], capture_output=True, text=True, check=False, env=isolated_env()
+        ["bash", str(script), "--installer", "pip", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=isolated_env(),
     )
 
 
 def start(script: Path, prefix: Path) -> subprocess.Popen[bytes]:
     """bootstrap.sh in the background, in a session of its own (a signal reaches only the script)."""
     return subprocess.Popen(
-        ["bash", str(script), "--prefix", str(prefix)],
+        ["bash", str(script), "--installer", "pip", "--prefix", str(prefix)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=isolated_env(),

@@ -64,9 +64,12 @@ def test_no_import_circle() -> None:
 
 
 def test_no_module_is_too_long() -> None:
+    # envspec/emit/scripts/ holds standalone programs that bootstrap.sh carries inside itself and runs
+    # in the environment being built (stdlib only, Python 3.8+): one file each, imported by nothing.
+    scripts = PACKAGE / "emit" / "scripts"
     long = {
         str(p.relative_to(REPO)): n
         for p in [*PACKAGE.rglob("*.py"), *(REPO / "tools").rglob("*.py")]
-        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
+        if scripts not in p.parents and (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert long == {}

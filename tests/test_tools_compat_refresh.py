@@ -23,7 +23,7 @@ import tomlkit
 from packaging.tags import Tag
 
 from envspec.compat import Compat, parse_compat
-from envspec.lock import index, installers
+from envspec.lock import installers, net
 from envspec.lock.simple import SIMPLE_JSON, parse_simple_html
 from tools.compat_refresh.__main__ import main
 from tools.compat_refresh.compare import Kind, compare
@@ -323,9 +323,9 @@ def test_agreement_exits_0(tree: Tree, data: Path, capsys: pytest.CaptureFixture
     code, out, err = _run(capsys, _args(tree, data))
     assert (code, err) == (0, "")
     assert "the data agrees with the indexes" in out
-    # Every request went through the lock's HTTP session (envspec.lock.index.http_session).
+    # Every request went through the lock's HTTP session (envspec.lock.net.http_session).
     assert tree.agents
-    assert set(tree.agents) == {index.USER_AGENT}
+    assert set(tree.agents) == {net.USER_AGENT}
     assert "torchaudio 2.1.0: no core metadata on the index; kept the data file's value" in _lines(out)
     assert "torch: ignored 1 older release (the data starts at series 2.0)" in _lines(out)
     assert "torchvision 0.14.1" not in out

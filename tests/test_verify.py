@@ -45,7 +45,7 @@ def build_env(tmp_path: Path, spec_text: str) -> Path:
     assert envspec("emit", "--lock", str(lock), "-t", "venv", "-o", str(tmp_path / "out")).returncode == 0
     prefix = tmp_path / "env"
     built = subprocess.run(
-        ["bash", str(tmp_path / "out" / "bootstrap.sh"), "--prefix", str(prefix)],
+        ["bash", str(tmp_path / "out" / "bootstrap.sh"), "--installer", "pip", "--prefix", str(prefix)],
         capture_output=True,
         text=True,
         check=False,

@@ -15,10 +15,12 @@ from typing import cast
 
 from packaging.utils import canonicalize_name
 
+from envspec.cache import cache_dir
 from envspec.compat import Compat
 from envspec.errors import EnvspecError
 from envspec.load import LoadedSpec
 from envspec.lock.artifacts import NoArtifactError, choose_files, marker_platforms
+from envspec.lock.diskcache import DiskCache
 from envspec.lock.index import IndexClient, ProjectPage
 from envspec.lock.installers import default_index_url
 from envspec.lock.model import (
@@ -32,7 +34,7 @@ from envspec.lock.model import (
     TorchFacts,
 )
 from envspec.lock.plan import LockPlan, plan_lock, spec_hash
-from envspec.lock.resolvers import Pin, ResolutionError, ResolveRequest, choose, trusted_hosts
+from envspec.lock.resolvers import Pin, ResolutionError, Resolver, ResolveRequest, choose, trusted_hosts
 from envspec.lock.router import router_url, serve
 from envspec.lock.simple import IndexFile
 from envspec.lock.trust import UntrustedHashError, Verifier, cross_check
@@ -49,6 +51,8 @@ class LockOptions:
     resolver: str = "auto"
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
+    cache_dir: Path | None = None  # None: envspec.cache.cache_dir()'s choice
+    no_cache: bool = False
 
 
 def _quiet(_message: str) -> None:
@@ -118,7 +122,12 @@ def _package(verifier: Verifier, plan: LockPlan, pin: Pin) -> LockedPackage | No
         raise ArtifactError(f"{pin.name}=={pin.version} was resolved but no index lists it any more")
     try:
         choice = choose_files(
-            pin.name, pin.version, page.files, plan.python, platforms, allow_builds=plan.allow_builds
+            pin.name,
+            pin.version,
+            page.release_files(pin.version),
+            plan.python,
+            platforms,
+            allow_builds=plan.allow_builds,
         )
     except NoArtifactError as exc:
         raise ArtifactError(
@@ -139,6 +148,26 @@ def _package(verifier: Verifier, plan: LockPlan, pin: Pin) -> LockedPackage | No
     )
 
 
+def _resolve(
+    backend: Resolver,
+    request: ResolveRequest,
+    verifier: Verifier,
+    work: Path,
+    *,
+    passthrough: bool,
+    progress: Progress,
+) -> tuple[Pin, ...]:
+    """One resolution behind the router; its errors, with the router's own reasons first."""
+    with serve(verifier, passthrough=passthrough) as server:
+        progress(f"resolving {len(request.requirements)} requirements with {backend.name}")
+        try:
+            return backend.resolve(dataclasses.replace(request, index_url=router_url(server)), work)
+        except ResolutionError:
+            if server.errors:
+                raise server.errors[0] from None
+            raise
+
+
 def build_lock(
     loaded: LoadedSpec,
     compat: Compat,
@@ -155,7 +184,8 @@ def build_lock(
     """
     plan = plan_lock(loaded.spec, compat)
     shash = spec_hash(loaded.spec, plan)
-    client = IndexClient(plan, default_index_url)
+    root = cache_dir(options.cache_dir, disabled=options.no_cache)
+    client = IndexClient(plan, default_index_url, DiskCache(root) if root is not None else None)
     indexes = [*plan.mirrors, *plan.scoped.values()]
     trusted = trusted_hosts([i.url for i in indexes if i.url and i.trusted])
     preferences = (
@@ -175,21 +205,25 @@ def build_lock(
         upgrade=options.upgrade,
         upgrade_packages=options.upgrade_packages,
         trusted_hosts=trusted,
+        cache_dir=root / "uv" if root is not None else None,
     )
     backend = choose(options.resolver, request)
     version = backend.version()
     try:
         with tempfile.TemporaryDirectory(prefix="envspec-lock-") as work:
             verifier = Verifier(client, Path(work))
-            with serve(verifier) as server:
-                request = dataclasses.replace(request, index_url=router_url(server))
-                progress(f"resolving {len(plan.requirements)} requirements with {backend.name} {version}")
-                try:
-                    pins = backend.resolve(request, Path(work))
-                except ResolutionError:
-                    if server.errors:
-                        raise server.errors[0] from None
+            try:
+                pins = _resolve(backend, request, verifier, Path(work), passthrough=True, progress=progress)
+            except ResolutionError as exc:
+                if not exc.hash_mismatch:
                     raise
+                # a mirror's bytes differ from its own page: resolve again with every download
+                # going through envspec, which checks each one and fails over to the next mirror
+                warn(
+                    "a mirror served a file whose hash differs from its page; resolving again with"
+                    " every download checked"
+                )
+                pins = _resolve(backend, request, verifier, Path(work), passthrough=False, progress=progress)
             progress(f"hashing the artifacts of {len(pins)} pins")
             packages = tuple(p for p in (_package(verifier, plan, pin) for pin in pins) if p is not None)
     finally:

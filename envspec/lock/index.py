@@ -10,24 +10,24 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import hashlib
+import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
 import requests
 from packaging.utils import NormalizedName, canonicalize_name
 
-from envspec.errors import EnvspecError
+from envspec.lock.diskcache import CachedPage, DiskCache
+from envspec.lock.net import MirrorError, http_session, reason_of
+from envspec.lock.pages import ProjectPage
 from envspec.lock.plan import IndexRef, LockPlan
 from envspec.lock.simple import ACCEPT, IndexFile, IndexPageError, parse_index_page
 
-USER_AGENT = "envspec"
-
-
-class MirrorError(EnvspecError):
-    """No mirror could answer; the message lists each one tried and why it failed."""
+__all__ = ["Failure", "IndexClient", "MirrorError", "ProjectPage"]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -38,16 +38,6 @@ class Failure:
 
     def __str__(self) -> str:
         return f"{self.mirror} ({self.url}): {self.reason}"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class ProjectPage:
-    """A project's files as one index lists them."""
-
-    project: NormalizedName
-    index: IndexRef
-    index_url: str
-    files: tuple[IndexFile, ...]
 
 
 class _NotFoundError(Exception):
@@ -63,66 +53,19 @@ def _when(text: str) -> datetime.datetime:
     return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc)
-    lowered = text.lower()
-    if "refused" in lowered:
-        return "connection refused"
-    if isinstance(exc, requests.Timeout) or "timed out" in lowered:
-        return "no answer within the timeout"
-    if "name or service not known" in lowered or "nodename nor servname" in lowered:
-        return "unknown host"
-    return text.splitlines()[0][:200] if text else type(exc).__name__
-
-
-def http_session() -> requests.Session:
-    """A new HTTP session with the policy of every index request envspec makes.
-
-    ``trust_env`` stays on, so the user's network settings apply (proxies, ``NO_PROXY``, a CA bundle in
-    ``REQUESTS_CA_BUNDLE``); which indexes are consulted is decided by the caller alone. Callers pass a
-    timeout with each request.
-    """
-    session = requests.Session()
-    session.headers["User-Agent"] = USER_AGENT
-    return session
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Fetched:
-    """The body :func:`fetch_bytes` read, its Content-Type, and the URL it came from after redirects."""
-
-    body: bytes
-    content_type: str
-    url: str
-
-
-def fetch_bytes(session: requests.Session, url: str, *, timeout: float, accept: str | None = None) -> Fetched:
-    """GET one URL once (no retries, no failover): a page or a ``.metadata`` file.
-
-    Raises MirrorError naming the URL and why it could not be read (any answer but 200 included).
-    """
-    hint = "check the URL and the network (proxy, CA bundle), or allow a longer timeout"
-    try:
-        response = session.get(url, headers={"Accept": accept} if accept else {}, timeout=timeout)
-    except requests.RequestException as exc:
-        raise MirrorError(f"cannot read {url}: {_reason(exc)}", hint=hint) from None
-    with response:
-        if response.status_code != 200:
-            status = f"HTTP {response.status_code} {response.reason or ''}".rstrip()
-            raise MirrorError(f"cannot read {url}: {status}", hint=hint)
-        return Fetched(response.content, response.headers.get("Content-Type", ""), response.url)
-
-
 class IndexClient:
     """Fetches pages and files for one lock, with failover across the plan's mirrors.
 
     Thread-safe: the loopback router calls it from several request threads at once.
     """
 
-    def __init__(self, plan: LockPlan, default_url: Callable[[], str]) -> None:
+    def __init__(
+        self, plan: LockPlan, default_url: Callable[[], str], cache: DiskCache | None = None
+    ) -> None:
         self.plan = plan
+        self.cache = cache
         self._default_url = default_url
-        self._local = threading.local()
+        self._shared: requests.Session | None = None
         self._lock = threading.Lock()
         self._pages: dict[tuple[str, NormalizedName], ProjectPage | None] = {}
         self._project_locks: dict[NormalizedName, threading.Lock] = {}
@@ -132,16 +75,16 @@ class IndexClient:
 
     # -- plumbing --------------------------------------------------------------------------------
     def _session(self) -> requests.Session:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is None:
-            session = http_session()
-            self._local.session = session
-        return session
+        """One session for every thread: its connection pools are thread-safe, and one session loads
+        the CA bundle once (a session per router thread spent 0.1 s of CPU each on it)."""
+        with self._lock:
+            if self._shared is None:
+                self._shared = http_session()
+            return self._shared
 
     def close(self) -> None:
-        session: requests.Session | None = getattr(self._local, "session", None)
-        if session is not None:
-            session.close()
+        if self._shared is not None:
+            self._shared.close()
 
     def url_of(self, index: IndexRef) -> str:
         url = index.url if index.url is not None else self._default_url()
@@ -151,7 +94,14 @@ class IndexClient:
         with self._lock:
             self.failures.append(Failure(index.name, url, reason))
 
-    def _get(self, url: str, *, accept: str | None = None, stream: bool = False) -> requests.Response:
+    def _get(
+        self,
+        url: str,
+        *,
+        accept: str | None = None,
+        stream: bool = False,
+        headers: Mapping[str, str] | None = None,
+    ) -> requests.Response:
         """GET with retries; raises _NotFoundError (404) or _UnavailableError (every try failed)."""
         attempts = self.plan.retries + 1
         last = "no attempt"
@@ -159,10 +109,10 @@ class IndexClient:
             if attempt:
                 time.sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
             try:
-                headers = {"Accept": accept} if accept else {}
-                response = self._session().get(url, headers=headers, timeout=self.plan.timeout, stream=stream)
+                sent = {**(headers or {}), **({"Accept": accept} if accept else {})}
+                response = self._session().get(url, headers=sent, timeout=self.plan.timeout, stream=stream)
             except requests.RequestException as exc:
-                last = _reason(exc)
+                last = reason_of(exc)
                 continue
             if response.status_code == 404:
                 response.close()
@@ -191,12 +141,8 @@ class IndexClient:
         base = self.url_of(index)
         page_url = urljoin(base, f"{name}/")
         try:
-            response = self._get(page_url, accept=ACCEPT)
-            try:
-                files = parse_index_page(response.content, response.headers.get("Content-Type", ""), page_url)
-            finally:
-                response.close()
-            page: ProjectPage | None = ProjectPage(name, index, base, self._uploaded_in_time(index, files))
+            raw = self._fetch_page(page_url)
+            page: ProjectPage | None = self._parse(name, index, base, raw)
         except _NotFoundError:
             page = None
         except (_UnavailableError, IndexPageError, requests.RequestException) as exc:
@@ -207,6 +153,60 @@ class IndexClient:
         with self._lock:
             self._pages[key] = page
         return page
+
+    def _fetch_page(self, page_url: str) -> CachedPage:
+        """A page's bytes: from the index, or from the disk cache when the index says it is unchanged."""
+        cached = self.cache.page(page_url, ACCEPT) if self.cache is not None else None
+        response = self._get(page_url, accept=ACCEPT, headers=cached.validators() if cached else None)
+        with response:
+            if response.status_code == 304 and cached is not None:
+                return cached
+            fresh = CachedPage(
+                response.content,
+                response.headers.get("Content-Type", ""),
+                response.url or page_url,
+                response.headers.get("ETag"),
+                response.headers.get("Last-Modified"),
+            )
+        if self.cache is not None:
+            self.cache.store_page(page_url, ACCEPT, fresh)
+        return fresh
+
+    def _parse(self, name: NormalizedName, index: IndexRef, base: str, raw: CachedPage) -> ProjectPage:
+        """A page as a :class:`ProjectPage`, cut at ``[lock] exclude_newer``: JSON entries stay as sent."""
+        media_type = raw.content_type.partition(";")[0].strip().lower()
+        if media_type.startswith("application/vnd.pypi.simple.") and media_type.endswith("+json"):
+            try:
+                document = json.loads(raw.body)
+            except ValueError as exc:
+                raise IndexPageError(f"{raw.url}: invalid JSON ({exc})") from None
+            entries = document.get("files") if isinstance(document, dict) else None
+            if not isinstance(entries, list) or not all(
+                isinstance(e, dict) and isinstance(e.get("filename"), str) and isinstance(e.get("url"), str)
+                for e in entries
+            ):
+                raise IndexPageError(f"{raw.url}: the JSON page has no valid 'files' list")
+            kept = self._entries_in_time(index, entries)
+            whole = len(kept) == len(entries) and all(
+                e["url"].startswith(("https://", "http://")) for e in kept
+            )
+            return ProjectPage(name, index, base, page_url=raw.url, entries=kept, raw=raw if whole else None)
+        files = parse_index_page(raw.body, raw.content_type, raw.url)
+        return ProjectPage(name, index, base, page_url=raw.url, files=self._uploaded_in_time(index, files))
+
+    def _entries_in_time(self, index: IndexRef, entries: list[dict[str, Any]]) -> list[Mapping[str, Any]]:
+        cutoff = self.plan.exclude_newer
+        if cutoff is None:
+            return list(entries)
+        limit = _when(cutoff)
+        if any(not isinstance(e.get("upload-time"), str) for e in entries):
+            raise IndexPageError(
+                f"{index.name} gives no upload times (PEP 700), which [lock] exclude_newer needs",
+            )
+        try:
+            return [e for e in entries if _when(e["upload-time"]) <= limit]
+        except ValueError as exc:
+            raise IndexPageError(f"{index.name} gives an upload time envspec cannot read: {exc}") from None
 
     def _uploaded_in_time(self, index: IndexRef, files: list[IndexFile]) -> tuple[IndexFile, ...]:
         """The files uploaded no later than ``[lock] exclude_newer`` (all of them when it is unset)."""
@@ -248,7 +248,7 @@ class IndexClient:
                 except _UnavailableError:
                     continue
                 answered = True
-                if page is not None and page.files:
+                if page:
                     self.served_by[name] = page
                     return page
             if not answered:
@@ -301,8 +301,19 @@ class IndexClient:
                         digest.update(chunk)
         except (requests.RequestException, OSError) as exc:
             dest.unlink(missing_ok=True)
-            raise MirrorError(f"cannot download {name} from {where}: {_reason(exc)}") from None
+            raise MirrorError(f"cannot download {name} from {where}: {reason_of(exc)}") from None
         return {algorithm: digest.hexdigest() for algorithm, digest in digests.items()}
+
+    def open_range(self, url: str, wanted: str) -> requests.Response | None:
+        """A streamed 206 answer for one ``Range`` of a file, or None (no range support, any error)."""
+        try:
+            response = self._get(url, stream=True, headers={"Range": wanted})
+        except (_NotFoundError, _UnavailableError):
+            return None
+        if response.status_code != 206:
+            response.close()
+            return None
+        return response
 
     def fetch_small(self, url: str, limit: int = 16 << 20) -> bytes:
         """A small file (PEP 658 metadata) in memory, with retries; MirrorError with the reason."""

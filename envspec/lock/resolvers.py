@@ -31,6 +31,14 @@ RESOLVE_TIMEOUT = 3600
 class ResolutionError(EnvspecError):
     """The requirements cannot be satisfied (or the backend failed); the message names the conflict."""
 
+    output: str = ""  # everything the backend printed
+
+    @property
+    def hash_mismatch(self) -> bool:
+        """Whether the backend refused a download whose hash differs from its index page."""
+        text = self.output.lower()
+        return "do not match the hashes" in text or "hashmismatch" in text or "hash mismatch" in text
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Pin:
@@ -52,6 +60,7 @@ class ResolveRequest:
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
     trusted_hosts: tuple[str, ...] = ()
+    cache_dir: Path | None = None  # a resolver cache of envspec's own that outlives this lock
 
 
 class Resolver(Protocol):
@@ -167,11 +176,13 @@ def _run(command: Sequence[str], workdir: Path, what: str) -> None:
     except subprocess.TimeoutExpired:
         raise ResolutionError(f"{what} did not finish within {RESOLVE_TIMEOUT} s") from None
     if result.returncode != 0:
-        raise ResolutionError(
+        error = ResolutionError(
             f"{what} could not resolve the requirements:\n"
             + summarize_failure(result.stderr + "\n" + result.stdout),
             hint="loosen or change the requirements named above",
         )
+        error.output = result.stderr + "\n" + result.stdout
+        raise error
 
 
 class PipTools:
@@ -281,7 +292,7 @@ class Uv:
             "--python-version",
             request.python,
             "--cache-dir",
-            str(workdir / "cache"),
+            str(request.cache_dir or workdir / "cache"),
         ]
         if len(request.platforms) > 1:
             command.append("--universal")

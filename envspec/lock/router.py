@@ -15,16 +15,18 @@ from __future__ import annotations
 import contextlib
 import html
 import http.server
+import json
 import shutil
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 from urllib.parse import quote, unquote
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from envspec.errors import EnvspecError
 from envspec.lock.index import MirrorError
-from envspec.lock.simple import IndexFile
+from envspec.lock.simple import SIMPLE_JSON, IndexFile
 from envspec.lock.trust import Verifier
 
 
@@ -50,6 +52,24 @@ def render_page(project: str, files: tuple[IndexFile, ...], files_url: str | Non
     return "\n".join(lines) + "\n"
 
 
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+
+
+def _quoted(filename: str) -> str:
+    """``filename`` for a URL path: as is in the common case, percent-quoted otherwise."""
+    return filename if _PLAIN.issuperset(filename) else quote(filename)
+
+
+def render_json(project: str, entries: list[Mapping[str, Any]], files_url: str) -> str:
+    """A PEP 691 project page: the index's own entries, passed on with only their URLs changed.
+
+    Parsing and re-rendering every file of a large project (thousands of wheels) would cost more than
+    the resolution itself; each entry keeps its hashes, metadata and yanked markers as sent.
+    """
+    files = [{**entry, "url": files_url + _quoted(entry["filename"])} for entry in entries]
+    return json.dumps({"meta": {"api-version": "1.0"}, "name": project, "files": files})
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _RouterServer
     # keep-alive: resolvers open many connections at once, and reusing them saves a handshake each
@@ -59,8 +79,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: ARG002 - quiet: the lock reports
         return
 
-    def _send(self, status: int, body: str, content_type: str = "text/html; charset=utf-8") -> None:
-        data = body.encode("utf-8")
+    def _send(self, status: int, body: str | bytes, content_type: str = "text/html; charset=utf-8") -> None:
+        data = body.encode("utf-8") if isinstance(body, str) else body
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -92,7 +112,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if page is None:
             self._send(404, f"{project} is on none of the indexes\n", "text/plain")
             return
-        self._send(200, render_page(project, page.files, f"/files/{quote(project)}/"))
+        host, port = self.server.server_address[:2]
+        files_url = f"http://{host!s}:{port}/files/{quote(project)}/"
+        accepts_json = SIMPLE_JSON in (self.headers.get("Accept") or "")
+        if self.server.passthrough and page.raw is not None and accepts_json:
+            # the index's own bytes: absolute links, nothing filtered; the resolver reads files from
+            # upstream itself, and envspec judges the pinned files' hashes after the resolution
+            self._send(200, page.raw.body, page.raw.content_type)
+        elif page.entries is not None and accepts_json:
+            self._send(200, render_json(project, page.entries, files_url), SIMPLE_JSON)
+        else:
+            self._send(200, render_page(project, page.files, files_url))
 
     def _fail(self, exc: EnvspecError) -> None:
         with self.server.lock:
@@ -100,23 +130,51 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._send(502, f"{exc}\n", "text/plain")
 
     def _file(self, project: NormalizedName, filename: str) -> None:
+        """A file for the resolver: a whole file only once verified; a byte range (a resolver reading a
+        wheel's METADATA from its zip index, where the index publishes no PEP 658 file) straight from
+        the upstream file, as the resolver would read it without the router."""
         verifier = self.server.verifier
         try:
             if filename.endswith(".metadata"):
-                body = verifier.metadata(project, filename.removesuffix(".metadata"))
-                self._send_bytes(body)
+                self._send_bytes(verifier.metadata(project, filename.removesuffix(".metadata")))
+                return
+            url, size = verifier.locate(project, filename)
+            if self.command == "HEAD" and size is not None:
+                self._file_headers(200, {"Content-Length": str(size)})
+                return
+            wanted = self.headers.get("Range")
+            if wanted and self.command == "GET" and self._pass_range(url, wanted):
                 return
             verified = verifier.file(project, filename)
         except EnvspecError as exc:
             self._fail(exc)
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(verified.size))
-        self.end_headers()
+        self._file_headers(200, {"Content-Length": str(verified.size)})
         if self.command != "HEAD":
             with verified.path.open("rb") as handle:
                 shutil.copyfileobj(handle, self.wfile, 1 << 20)
+
+    def _file_headers(self, status: int, headers: Mapping[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Accept-Ranges", "bytes")
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+
+    def _pass_range(self, url: str, wanted: str) -> bool:
+        """Relay one byte range of the upstream file; False when upstream sent no 206 (then the whole,
+        verified file is served instead)."""
+        response = self.server.client.open_range(url, wanted)
+        if response is None:
+            return False
+        with response:
+            kept = ("Content-Length", "Content-Range")
+            headers = {k: response.headers[k] for k in kept if k in response.headers}
+            self._file_headers(206, headers)
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                self.wfile.write(chunk)
+        return True
 
     def _send_bytes(self, body: bytes) -> None:
         self.send_response(200)
@@ -131,8 +189,9 @@ class _RouterServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # uv opens dozens of connections at once; the default backlog of 5 drops them
 
-    def __init__(self, verifier: Verifier) -> None:
+    def __init__(self, verifier: Verifier, *, passthrough: bool) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.passthrough = passthrough
         self.verifier = verifier
         self.client = verifier.client
         self.lock = threading.Lock()
@@ -140,9 +199,17 @@ class _RouterServer(http.server.ThreadingHTTPServer):
 
 
 @contextlib.contextmanager
-def serve(verifier: Verifier) -> Iterator[_RouterServer]:
-    """Run the router for the duration of a resolution; its URL is ``http://127.0.0.1:PORT/simple/``."""
-    server = _RouterServer(verifier)
+def serve(verifier: Verifier, *, passthrough: bool = False) -> Iterator[_RouterServer]:
+    """Run the router for the duration of a resolution; its URL is ``http://127.0.0.1:PORT/simple/``.
+
+    With ``passthrough``, a JSON page that one index serves whole (nothing cut by ``exclude_newer``,
+    absolute links) goes to the resolver byte for byte, links to upstream included: the router then
+    costs next to nothing. uv reads a wheel's metadata by byte ranges; pip downloads whole files and
+    checks each against the page's hash itself, so a lying mirror stops it, and the lock resolves
+    again without ``passthrough``: every link then points back at the router, where each download is
+    checked and a lying mirror is failed over.
+    """
+    server = _RouterServer(verifier, passthrough=passthrough)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
 
 from envspec.errors import EnvspecError
+from envspec.lock.diskcache import file_digest
 from envspec.lock.index import IndexClient, MirrorError, ProjectPage
 from envspec.lock.model import HashFrom
 from envspec.lock.simple import IndexFile
@@ -90,12 +93,18 @@ class Verifier:
             self._counter += 1
             return self.folder / f"{self._counter:06d}.part"
 
-    def _listings(self, page: ProjectPage, filename: str) -> list[tuple[str, IndexFile]]:
-        """(index name, file) for every in-scope index that lists ``filename``, the serving one first."""
-        found = [(page.index.name, f) for f in page.files if f.filename == filename]
+    def _listings(self, page: ProjectPage, filename: str) -> Iterator[tuple[str, IndexFile]]:
+        """(index name, file) for every in-scope index that lists ``filename``, the serving one first.
+
+        The other indexes' pages are fetched only when the caller goes on past the first listing.
+        """
+        own = page.file(filename)
+        if own is not None:
+            yield page.index.name, own
         for other in self.client.other_pages(page.project):
-            found += [(other.index.name, f) for f in other.files if f.filename == filename]
-        return found
+            listed = other.file(filename)
+            if listed is not None:
+                yield other.index.name, listed
 
     def page(self, project: str) -> ProjectPage:
         name = canonicalize_name(project)
@@ -104,6 +113,14 @@ class Verifier:
             raise MirrorError(f"no index lists {name} any more")
         return page
 
+    def locate(self, project: str, filename: str) -> tuple[str, int | None]:
+        """Where the serving index has ``filename``, and its size if the page gives it."""
+        page = self.page(project)
+        own = page.file(filename)
+        if own is None:
+            raise MirrorError(f"{page.index.name} does not list {filename}")
+        return own.url, own.size
+
     def file(self, project: str, filename: str) -> Verified:
         """The file ``filename`` of ``project``, downloaded and judged (cached for the whole lock)."""
         page = self.page(project)
@@ -111,20 +128,30 @@ class Verifier:
         with self._file_lock(key):
             if key in self._done:
                 return self._done[key]
-            listings = self._listings(page, filename)
-            if not listings or listings[0][0] != page.index.name:
+            own = page.file(filename)
+            if own is None:
                 raise MirrorError(f"{page.index.name} does not list {filename}")
-            vouched = published(listings[0][1])
+            vouched = published(own)
             if vouched is None:
-                verified = self._hashless(page.project, filename, listings)
+                verified = self._hashless(page.project, filename, list(self._listings(page, filename)))
             else:
-                verified = self._vouched(filename, vouched, listings)
+                verified = self._vouched(filename, vouched, self._listings(page, filename))
             self._done[key] = verified
             return verified
 
     def _download(self, file: IndexFile) -> tuple[Path, dict[str, str], int]:
+        """A file's bytes and digests: from the disk cache when its published sha256 is there."""
+        cache = self.client.cache
+        if cache is not None and file.sha256 and (hit := cache.blob("sha256", file.sha256)) is not None:
+            dest = self._dest()
+            shutil.copyfile(hit, dest)
+            algorithms = ("sha256", *self._extra(file))
+            digests = {a: file.sha256 if a == "sha256" else file_digest(dest, a) for a in algorithms}
+            return dest, digests, dest.stat().st_size
         dest = self._dest()
         digests = self.client.download(file.url, dest, algorithms=("sha256", *self._extra(file)))
+        if cache is not None and file.sha256 and digests["sha256"] == file.sha256:
+            cache.store_blob("sha256", file.sha256, dest)  # only bytes that match a published hash
         return dest, digests, dest.stat().st_size
 
     @staticmethod
@@ -133,7 +160,7 @@ class Verifier:
         return (vouched[0],) if vouched and vouched[0] != "sha256" else ()
 
     def _vouched(
-        self, filename: str, vouched: tuple[str, str], listings: list[tuple[str, IndexFile]]
+        self, filename: str, vouched: tuple[str, str], listings: Iterator[tuple[str, IndexFile]]
     ) -> Verified:
         """A file whose serving index publishes a hash: take the first listing whose bytes match it."""
         algorithm, digest = vouched
@@ -178,7 +205,7 @@ class Verifier:
             if vouched is None:
                 continue
             algorithm, digest = vouched
-            actual = sha256 if algorithm == "sha256" else _digest_of(path, algorithm)
+            actual = sha256 if algorithm == "sha256" else file_digest(path, algorithm)
             if actual != digest:
                 path.unlink(missing_ok=True)
                 raise TamperError(
@@ -201,9 +228,14 @@ class Verifier:
         """A wheel's PEP 658 metadata file from the first index whose bytes match its published hash."""
         page = self.page(project)
         reasons: list[str] = []
+        cache = self.client.cache
         for mirror, file in self._listings(page, filename):
             if not file.metadata:
                 continue
+            if cache is not None and file.metadata_hash is not None:
+                hit = cache.blob(*file.metadata_hash)
+                if hit is not None:
+                    return hit.read_bytes()
             try:
                 body = self.client.fetch_small(file.metadata_url)
             except MirrorError as exc:
@@ -217,17 +249,11 @@ class Verifier:
                     reasons.append(reason)
                     self._warn(f"skipped {reason}")
                     continue
+                if known and cache is not None:
+                    cache.store_bytes(algorithm, digest, body)
             return body
         reasons = reasons or ["no index lists it"]
         raise MirrorError(f"no index served the metadata of {filename}: " + "; ".join(reasons))
-
-
-def _digest_of(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cross_check(client: IndexClient, page: ProjectPage, chosen: tuple[IndexFile, ...]) -> None:

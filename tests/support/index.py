@@ -101,6 +101,8 @@ class RequestRecord:
     """The percent-decoded path, without query string."""
     accept: str | None
     range: str | None
+    if_none_match: str | None = None
+    """The ETag a conditional request named (project pages carry one; a match is answered 304)."""
 
 
 @dataclass(frozen=True)
@@ -324,7 +326,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, *, head: bool) -> None:
         path = unquote(urlsplit(self.path).path)
         self.server.record(
-            RequestRecord(self.command, path, self.headers.get("Accept"), self.headers.get("Range"))
+            RequestRecord(
+                self.command,
+                path,
+                self.headers.get("Accept"),
+                self.headers.get("Range"),
+                self.headers.get("If-None-Match"),
+            )
         )
         mode = self.server.mode
         if mode == "hang":
@@ -443,13 +451,23 @@ class _Handler(BaseHTTPRequestHandler):
             f"    <title>{html.escape(title)}</title>\n  </head>\n  <body>\n"
             f"    <h1>{html.escape(title)}</h1>\n{body}\n  </body>\n</html>\n"
         )
-        headers = {"Vary": "Accept", "Cache-Control": "max-age=0, must-revalidate"}
-        self._send(HTTPStatus.OK, page.encode(), HTML_CONTENT_TYPE, head=head, headers=headers)
+        self._page(page.encode(), HTML_CONTENT_TYPE, head=head)
 
     def _json(self, doc: object, *, head: bool) -> None:
         body = jsonlib.dumps(doc, indent=2, sort_keys=True).encode()
-        headers = {"Vary": "Accept", "Cache-Control": "max-age=0, must-revalidate"}
-        self._send(HTTPStatus.OK, body, JSON_CONTENT_TYPE, head=head, headers=headers)
+        self._page(body, JSON_CONTENT_TYPE, head=head)
+
+    def _page(self, body: bytes, content_type: str, *, head: bool) -> None:
+        """A page with an ``ETag``; a conditional request naming it gets 304 and no body."""
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        headers = {"Vary": "Accept", "Cache-Control": "max-age=0, must-revalidate", "ETag": etag}
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(HTTPStatus.NOT_MODIFIED)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            return
+        self._send(HTTPStatus.OK, body, content_type, head=head, headers=headers)
 
     def _file(self, catalog: _Catalog, filename: str, *, head: bool) -> None:
         files = catalog.files()

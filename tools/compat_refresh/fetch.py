@@ -8,7 +8,7 @@ import requests
 from packaging.utils import canonicalize_name
 
 from envspec.compat import Compat
-from envspec.lock.index import fetch_bytes, http_session
+from envspec.lock.net import fetch_bytes, http_session
 from envspec.lock.simple import ACCEPT, IndexFile, parse_index_page
 from tools.compat_refresh.errors import RefreshError
 from tools.compat_refresh.facts import (

@@ -3,7 +3,7 @@
 usage() {
     cat <<'USAGE'
 Usage: bash bootstrap.sh [--prefix DIR] [--python PATH] [--mirror URL]... [--offline DIR] [--jobs N]
-                         [--pip-cache DIR] [--no-swap]
+                         [--installer auto|uv|pip] [--cache DIR] [--no-swap]
 
 Creates (or brings up to date) a virtual environment holding exactly the locked packages.
 
@@ -13,13 +13,15 @@ Creates (or brings up to date) a virtual environment holding exactly the locked 
                   the lock's other indexes (repeatable, tried in order)
   --offline DIR   fetch the locked files from DIR only (hash-checked), with no network at all
   --jobs N        download N files at a time (default: 4)
-  --pip-cache DIR keep pip's cache in DIR, for source builds (default: no cache)
+  --installer X   what installs the fetched files: uv, pip, or auto (the default): uv when a uv on
+                  PATH runs, else pip
+  --cache DIR     keep the installer's cache in DIR (default: none kept); --pip-cache DIR is the same
   --no-swap       build directly at DIR, which must not exist yet (container builds: a killed
                   build leaves a half-built DIR); by default DIR is a link, switched at the end
 
-Every file is checked against the lock's size and sha256 before pip sees it. The environment
-itself lives in DIR.envspec/<lock hash> and DIR links to it: a run that is killed at any moment
-leaves the old environment at DIR or the complete new one, and the next run cleans up after it.
+Every file is checked against the lock's size and sha256 before the installer sees it. The
+environment itself lives in DIR.envspec/<lock hash> and DIR links to it: a run that is killed at any
+moment leaves the old environment at DIR or the complete new one, and the next run cleans up after it.
 USAGE
 }
 
@@ -29,7 +31,8 @@ die() { say "error: $*"; exit 1; }
 prefix="$ENVSPEC_DEFAULT_PREFIX"
 python=""
 offline=""
-pip_cache=""
+cache=""
+installer=auto
 jobs=4
 swap=1
 mirrors=()
@@ -45,8 +48,10 @@ while [ "$#" -gt 0 ]; do
         --offline=*) offline="${1#*=}"; shift ;;
         --jobs) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; jobs="$2"; shift 2 ;;
         --jobs=*) jobs="${1#*=}"; shift ;;
-        --pip-cache) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; pip_cache="$2"; shift 2 ;;
-        --pip-cache=*) pip_cache="${1#*=}"; shift ;;
+        --installer) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; installer="$2"; shift 2 ;;
+        --installer=*) installer="${1#*=}"; shift ;;
+        --cache|--pip-cache) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; cache="$2"; shift 2 ;;
+        --cache=*|--pip-cache=*) cache="${1#*=}"; shift ;;
         --no-swap) swap=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) say "unknown argument: $1"; usage >&2; exit 2 ;;
@@ -54,6 +59,7 @@ while [ "$#" -gt 0 ]; do
 done
 [ -n "$prefix" ] || die "--prefix must not be empty"
 case "$jobs" in ''|*[!0-9]*|0) say "--jobs needs a whole number above 0"; exit 2 ;; esac
+case "$installer" in auto|uv|pip) ;; *) say "--installer takes auto, uv or pip, not $installer"; exit 2 ;; esac
 if [ -n "$offline" ]; then
     [ -d "$offline" ] || die "--offline $offline is not a folder"
     offline="$(cd -- "$offline" && pwd -P)"
@@ -114,7 +120,25 @@ else
     [ -n "$python" ] || die "no Python $ENVSPEC_PYTHON on PATH; install it or pass --python PATH"
 fi
 
-# 3. System packages this script cannot install (no root needed here): check and report.
+# 3. The installer: uv when asked for, or (auto) when a uv on PATH runs; pip otherwise. Neither sees
+#    a setting this script did not give it: no configuration file, no PIP_* or UV_* variable.
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(PIP|UV)_' || true)
+export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+uv=""
+installer_name=pip
+if [ "$installer" != pip ]; then
+    if uv="$(type -P uv)" && installer_name="$("$uv" --version </dev/null 2>/dev/null)"; then
+        installer=uv
+        installer_name="${installer_name%% (*}"
+    elif [ "$installer" = uv ]; then
+        die "--installer uv: there is no uv on PATH that runs; install uv, or pass --installer pip"
+    else
+        installer=pip
+        installer_name=pip
+    fi
+fi
+
+# 4. System packages this script cannot install (no root needed here): check and report.
 if [ "${#ENVSPEC_SYSTEM_PACKAGES[@]}" -gt 0 ] && command -v dpkg-query >/dev/null 2>&1; then
     missing=()
     for package in "${ENVSPEC_SYSTEM_PACKAGES[@]}"; do
@@ -128,27 +152,32 @@ if [ "${#ENVSPEC_SYSTEM_PACKAGES[@]}" -gt 0 ] && command -v dpkg-query >/dev/nul
     fi
 fi
 
-# 4. Children (venv, the fetcher, pip) run in the background so that a signal reaches this script at
-#    once, each under a small supervisor that kills everything the child started when this script
-#    stops or dies, even by SIGKILL.
+# 5. Children (venv, the fetcher, the installer) run in the background so that a signal reaches this
+#    script at once, each under a small supervisor that kills everything the child started when this
+#    script stops or dies, even by SIGKILL.
 supervisor="$(envspec_supervise_py)"
-child=""
-run_child() {
-    "$python" -I -c "$supervisor" "$@" &
-    child=$!
-    local status=0
-    wait "$child" || status=$?
-    child=""
+children=()
+start_child() {
+    "$python" -I -c "$supervisor" "$$" "$@" &
+    children+=("$!")
+}
+wait_child() {
+    local status=0 pid kept=()
+    wait "$1" || status=$?
+    for pid in "${children[@]}"; do if [ "$pid" != "$1" ]; then kept+=("$pid"); fi; done
+    children=(${kept[@]+"${kept[@]}"})
     return "$status"
 }
+run_child() { start_child "$@"; wait_child "$!"; }
 replace_path() { "$python" -c 'import os, sys; os.replace(sys.argv[1], sys.argv[2])' "$1" "$2"; }
 
-# 5. One run at a time per prefix. A killed run's leftovers are dealt with here: an environment it
+# 6. One run at a time per prefix. A killed run's leftovers are dealt with here: an environment it
 #    had set aside goes back to the prefix, half-built ones go away.
 work=""
 aside=""
 cleanup() {
-    if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+    for pid in ${children[@]+"${children[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in ${children[@]+"${children[@]}"}; do wait "$pid" 2>/dev/null || true; done
     if [ -n "$work" ]; then rm -rf -- "$work"; fi
     if [ -n "$aside" ] && [ ! -e "$final" ] && [ ! -L "$final" ]; then mv -- "$aside" "$final"; fi
     # a store that holds nothing (a first build that failed) goes too
@@ -207,16 +236,27 @@ else
     work="$build"
 fi
 
-# 6. Build: a venv, the locked files fetched and checked, pip installing exactly those (no resolution).
+# 7. Build: a venv, the locked files fetched and checked, the installer installing exactly those (no
+#    resolution, no index, no other file).
 if [ -n "$work" ]; then
-    run_child "$python" -m venv -- "$work" || die "$python -m venv failed"
     scratch="$work/.envspec-build"
     mkdir -p -- "$scratch/files"
     envspec_requirements >"$scratch/requirements.txt"
     envspec_manifest >"$scratch/manifest.txt"
     envspec_fetch_py >"$scratch/fetch.py"
-    fetch=("$work/bin/python" -I "$scratch/fetch.py" --manifest "$scratch/manifest.txt" --dest "$scratch/files"
-        --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES" --jobs "$jobs")
+    if [ "$installer" = uv ]; then
+        # uv installs from outside the venv, so it gets no pip (ensurepip takes seconds), and the
+        # fetcher runs on the interpreter itself while the venv is made beside it.
+        start_child "$python" -m venv --without-pip -- "$work"
+        venv_child=$!
+        fetch=("$python")
+    else
+        # the fetcher ranks wheel tags with the venv's own pip, the one that installs them
+        run_child "$python" -m venv -- "$work" || die "$python -m venv failed"
+        fetch=("$work/bin/python")
+    fi
+    fetch+=(-I "$scratch/fetch.py" --installer "$installer" --manifest "$scratch/manifest.txt"
+        --dest "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES" --jobs "$jobs")
     if [ -n "$offline" ]; then
         fetch+=(--offline "$offline")
     else
@@ -224,19 +264,25 @@ if [ -n "$work" ]; then
         for url in "${mirrors[@]}"; do fetch+=(--mirror "$url"); done
     fi
     run_child "${fetch[@]}" || die "the locked files could not be fetched; $final is as it was"
+    if [ "$installer" = uv ]; then wait_child "$venv_child" || die "$python -m venv failed"; fi
 
-    # pip sees only what this script gives it: no pip.conf, no PIP_* variables
-    while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^PIP_' || true)
-    export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-    pip=("$work/bin/python" -m pip install --require-hashes --no-deps --no-index
-        --find-links "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
-    if [ -n "$pip_cache" ]; then pip+=(--cache-dir "$pip_cache"); else pip+=(--no-cache-dir); fi
-    if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then pip+=(--only-binary :all:); fi
-    say "installing $ENVSPEC_PACKAGE_COUNT locked packages with pip"
+    if [ "$installer" = uv ]; then
+        # a cache of its own inside the build (gone with it), unless --cache names one
+        install=("$uv" pip install --no-config --python "$work/bin/python" --require-hashes --no-deps
+            --no-index --offline --find-links "$scratch/files" --cache-dir "${cache:-$scratch/uv-cache}")
+        hint=" (--installer pip installs with pip instead)"
+    else
+        install=("$work/bin/python" -m pip install --require-hashes --no-deps --no-index
+            --find-links "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
+        if [ -n "$cache" ]; then install+=(--cache-dir "$cache"); else install+=(--no-cache-dir); fi
+        hint=""
+    fi
+    if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then install+=(--only-binary :all:); fi
+    say "installing $ENVSPEC_PACKAGE_COUNT locked packages with $installer_name"
     started=$SECONDS
-    if ! run_child "${pip[@]}" -r "$scratch/requirements.txt" >"$scratch/pip.log" 2>&1; then
-        tail -n 15 "$scratch/pip.log" >&2
-        die "pip could not install the fetched files; $final is as it was"
+    if ! run_child "${install[@]}" -r "$scratch/requirements.txt" >"$scratch/install.log" 2>&1; then
+        tail -n 15 "$scratch/install.log" >&2
+        die "$installer could not install the fetched files; $final is as it was$hint"
     fi
     say "installed $ENVSPEC_PACKAGE_COUNT packages in $((SECONDS - started)) s"
 
@@ -258,7 +304,7 @@ if [ -n "$work" ]; then
     work=""
 fi
 
-# 7. Switch: the prefix becomes a link to the new environment in one rename, then the old one goes.
+# 8. Switch: the prefix becomes a link to the new environment in one rename, then the old one goes.
 if [ "$swap" = 1 ]; then
     link="$store/.link.$$"
     rm -f -- "$link"

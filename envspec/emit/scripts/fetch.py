@@ -1,8 +1,9 @@
 """envspec's file fetcher, run by bootstrap.sh: every locked file, hash-checked, with per-file failover.
 
-It runs inside the environment being built (Python 3.8 or newer, standard library only) and reads a
-manifest with one line per candidate file: ``sha256 size project filename url``. For each project it
-picks the file the interpreter installs best (wheel tags, else the sdist) and fetches it from, in
+It runs on the interpreter of the environment being built (inside the new venv for pip; for uv on
+the interpreter itself, while the venv is made), Python 3.8 or newer, standard library only, and
+reads a manifest with one line per candidate file: ``sha256 size project filename url``. For each
+project it picks the file the installer takes best (wheel tags, else the sdist) and fetches it from, in
 order: the URL the lock recorded, the lock's other indexes, then the ``--mirror`` indexes (looked up
 on their project pages by file name). A file counts only when its size and sha256 are the lock's.
 Each failure is printed with its real cause, each fetched file with a progress line, and a summary
@@ -97,14 +98,58 @@ def read_manifest(path: str) -> dict[str, list[Entry]]:
 
 
 def supported_tags() -> list[str] | None:
-    """The interpreter's wheel tags, best first, from the installer's own copy of packaging."""
+    """The interpreter's wheel tags, best first: from pip's copy of packaging, else packaging, else
+    computed here; None where none of those can tell (then the emitter's order decides)."""
     for module in ("pip._vendor.packaging.tags", "packaging.tags"):
         try:
             tags = __import__(module, fromlist=["sys_tags"])
             return [str(tag) for tag in tags.sys_tags()]
-        except Exception:  # noqa: S112 - no installer here: the emitter's order decides
+        except Exception:  # noqa: S112 - not installed here: try the next way
             continue
-    return None
+    return computed_tags()
+
+
+MANYLINUX_ARCHS = {"x86_64", "aarch64", "ppc64", "ppc64le", "s390x", "loongarch64", "riscv64"}
+LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def computed_tags() -> list[str] | None:
+    """``packaging.tags.sys_tags()`` (26.3 and later) for the common case, without packaging.
+
+    An interpreter with neither pip nor packaging (a uv-built environment, a system Python without
+    pip) still needs the right wheel. Only 64-bit CPython on glibc Linux is covered, without debug
+    or free-threaded builds and without a ``_manylinux`` module; elsewhere the answer is None.
+    """
+    import importlib.util
+    import platform
+    import struct
+    import sysconfig
+
+    if sys.implementation.name != "cpython" or platform.system() != "Linux" or struct.calcsize("P") != 8:
+        return None
+    if sysconfig.get_config_var("Py_DEBUG") or sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return None
+    machine = sysconfig.get_platform().replace(".", "_").replace("-", "_").replace(" ", "_")
+    arch = machine[len("linux_") :] if machine.startswith("linux_") else ""
+    try:
+        libc, version = (os.confstr("CS_GNU_LIBC_VERSION") or "").split()
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except (AttributeError, OSError, ValueError):
+        return None  # musl, or a libc that does not say
+    if arch not in MANYLINUX_ARCHS or libc != "glibc" or major != 2 or importlib.util.find_spec("_manylinux"):
+        return None
+    platforms = [f"linux_{arch}"]
+    for glibc in range(minor, 4 if arch == "x86_64" else 16, -1):
+        platforms.append(f"manylinux_2_{glibc}_{arch}")
+        if glibc in LEGACY_MANYLINUX:
+            platforms.append(f"{LEGACY_MANYLINUX[glibc]}_{arch}")
+    version_minor = sys.version_info[1]
+    cpython = f"cp3{version_minor}"
+    pythons = [f"py3{version_minor}", "py3", *(f"py3{older}" for older in range(version_minor - 1, -1, -1))]
+    tags = [f"{cpython}-{abi}-{p}" for abi in (cpython, "abi3", "none") for p in platforms]
+    tags += [f"cp3{older}-abi3-{p}" for older in range(version_minor - 1, 1, -1) for p in platforms]
+    tags += [f"{python}-none-{p}" for python in pythons for p in platforms]
+    return [*tags, f"{cpython}-none-any", *(f"{python}-none-any" for python in pythons)]
 
 
 def wheel_tags(filename: str) -> list[str]:
@@ -193,6 +238,8 @@ class Fetcher:
             url = given or default_index()
             if url and url.rstrip("/") + "/" not in self.indexes:
                 self.indexes.append(url.rstrip("/") + "/")
+        if "" in [*options.lock_index, *options.mirror] and default_index() is None and not options.offline:
+            say("no pip here to name the default index: only the recorded URLs and named indexes are tried")
         self.lock = threading.Lock()
         self.dead: dict[str, str] = {}
         self.pages: dict[tuple[str, str], dict[str, str]] = {}
@@ -386,10 +433,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=15.0)
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--installer", choices=("pip", "uv"), default="pip")
     options = parser.parse_args(argv)
     die_with_parent()
     socket.setdefaulttimeout(options.timeout)
-    ranking = supported_tags()
+    # pip installs what its own tags accept; uv ranks as packaging does today, which is computed here
+    ranking = computed_tags() if options.installer == "uv" else None
+    if ranking is None:
+        ranking = supported_tags()
     chosen = []
     for project, entries in sorted(read_manifest(options.manifest).items()):
         entry = choose(entries, ranking)

@@ -20,7 +20,11 @@ def stop(*_ignored: object) -> None:
 
 
 def main() -> None:
-    parent = os.getppid()
+    # the script passes its own process id first: a script killed before this process started has
+    # no children left to supervise, so there is nothing to run
+    parent = int(sys.argv[1])
+    if os.getppid() != parent:
+        sys.exit(1)
     os.setpgid(0, 0)
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, stop)
@@ -33,7 +37,7 @@ def main() -> None:
             pass  # no prctl: the loop below notices within half a second
     if os.getppid() != parent:
         stop()
-    child = subprocess.Popen(sys.argv[1:])
+    child = subprocess.Popen(sys.argv[2:])
     while True:
         try:
             code = child.wait(timeout=0.5)

@@ -304,9 +304,10 @@ envspec_fetch_py() {
     cat <<'ENVSPEC_FETCH_PY'
 """envspec's file fetcher, run by bootstrap.sh: every locked file, hash-checked, with per-file failover.
 
-It runs inside the environment being built (Python 3.8 or newer, standard library only) and reads a
-manifest with one line per candidate file: ``sha256 size project filename url``. For each project it
-picks the file the interpreter installs best (wheel tags, else the sdist) and fetches it from, in
+It runs on the interpreter of the environment being built (inside the new venv for pip; for uv on
+the interpreter itself, while the venv is made), Python 3.8 or newer, standard library only, and
+reads a manifest with one line per candidate file: ``sha256 size project filename url``. For each
+project it picks the file the installer takes best (wheel tags, else the sdist) and fetches it from, in
 order: the URL the lock recorded, the lock's other indexes, then the ``--mirror`` indexes (looked up
 on their project pages by file name). A file counts only when its size and sha256 are the lock's.
 Each failure is printed with its real cause, each fetched file with a progress line, and a summary
@@ -401,14 +402,58 @@ def read_manifest(path: str) -> dict[str, list[Entry]]:
 
 
 def supported_tags() -> list[str] | None:
-    """The interpreter's wheel tags, best first, from the installer's own copy of packaging."""
+    """The interpreter's wheel tags, best first: from pip's copy of packaging, else packaging, else
+    computed here; None where none of those can tell (then the emitter's order decides)."""
     for module in ("pip._vendor.packaging.tags", "packaging.tags"):
         try:
             tags = __import__(module, fromlist=["sys_tags"])
             return [str(tag) for tag in tags.sys_tags()]
-        except Exception:  # noqa: S112 - no installer here: the emitter's order decides
+        except Exception:  # noqa: S112 - not installed here: try the next way
             continue
-    return None
+    return computed_tags()
+
+
+MANYLINUX_ARCHS = {"x86_64", "aarch64", "ppc64", "ppc64le", "s390x", "loongarch64", "riscv64"}
+LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def computed_tags() -> list[str] | None:
+    """``packaging.tags.sys_tags()`` (26.3 and later) for the common case, without packaging.
+
+    An interpreter with neither pip nor packaging (a uv-built environment, a system Python without
+    pip) still needs the right wheel. Only 64-bit CPython on glibc Linux is covered, without debug
+    or free-threaded builds and without a ``_manylinux`` module; elsewhere the answer is None.
+    """
+    import importlib.util
+    import platform
+    import struct
+    import sysconfig
+
+    if sys.implementation.name != "cpython" or platform.system() != "Linux" or struct.calcsize("P") != 8:
+        return None
+    if sysconfig.get_config_var("Py_DEBUG") or sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return None
+    machine = sysconfig.get_platform().replace(".", "_").replace("-", "_").replace(" ", "_")
+    arch = machine[len("linux_") :] if machine.startswith("linux_") else ""
+    try:
+        libc, version = (os.confstr("CS_GNU_LIBC_VERSION") or "").split()
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except (AttributeError, OSError, ValueError):
+        return None  # musl, or a libc that does not say
+    if arch not in MANYLINUX_ARCHS or libc != "glibc" or major != 2 or importlib.util.find_spec("_manylinux"):
+        return None
+    platforms = [f"linux_{arch}"]
+    for glibc in range(minor, 4 if arch == "x86_64" else 16, -1):
+        platforms.append(f"manylinux_2_{glibc}_{arch}")
+        if glibc in LEGACY_MANYLINUX:
+            platforms.append(f"{LEGACY_MANYLINUX[glibc]}_{arch}")
+    version_minor = sys.version_info[1]
+    cpython = f"cp3{version_minor}"
+    pythons = [f"py3{version_minor}", "py3", *(f"py3{older}" for older in range(version_minor - 1, -1, -1))]
+    tags = [f"{cpython}-{abi}-{p}" for abi in (cpython, "abi3", "none") for p in platforms]
+    tags += [f"cp3{older}-abi3-{p}" for older in range(version_minor - 1, 1, -1) for p in platforms]
+    tags += [f"{python}-none-{p}" for python in pythons for p in platforms]
+    return [*tags, f"{cpython}-none-any", *(f"{python}-none-any" for python in pythons)]
 
 
 def wheel_tags(filename: str) -> list[str]:
@@ -497,6 +542,8 @@ class Fetcher:
             url = given or default_index()
             if url and url.rstrip("/") + "/" not in self.indexes:
                 self.indexes.append(url.rstrip("/") + "/")
+        if "" in [*options.lock_index, *options.mirror] and default_index() is None and not options.offline:
+            say("no pip here to name the default index: only the recorded URLs and named indexes are tried")
         self.lock = threading.Lock()
         self.dead: dict[str, str] = {}
         self.pages: dict[tuple[str, str], dict[str, str]] = {}
@@ -690,10 +737,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=15.0)
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--installer", choices=("pip", "uv"), default="pip")
     options = parser.parse_args(argv)
     die_with_parent()
     socket.setdefaulttimeout(options.timeout)
-    ranking = supported_tags()
+    # pip installs what its own tags accept; uv ranks as packaging does today, which is computed here
+    ranking = computed_tags() if options.installer == "uv" else None
+    if ranking is None:
+        ranking = supported_tags()
     chosen = []
     for project, entries in sorted(read_manifest(options.manifest).items()):
         entry = choose(entries, ranking)
@@ -754,7 +805,11 @@ def stop(*_ignored: object) -> None:
 
 
 def main() -> None:
-    parent = os.getppid()
+    # the script passes its own process id first: a script killed before this process started has
+    # no children left to supervise, so there is nothing to run
+    parent = int(sys.argv[1])
+    if os.getppid() != parent:
+        sys.exit(1)
     os.setpgid(0, 0)
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, stop)
@@ -767,7 +822,7 @@ def main() -> None:
             pass  # no prctl: the loop below notices within half a second
     if os.getppid() != parent:
         stop()
-    child = subprocess.Popen(sys.argv[1:])
+    child = subprocess.Popen(sys.argv[2:])
     while True:
         try:
             code = child.wait(timeout=0.5)
@@ -788,7 +843,7 @@ ENVSPEC_SUPERVISE_PY
 usage() {
     cat <<'USAGE'
 Usage: bash bootstrap.sh [--prefix DIR] [--python PATH] [--mirror URL]... [--offline DIR] [--jobs N]
-                         [--pip-cache DIR] [--no-swap]
+                         [--installer auto|uv|pip] [--cache DIR] [--no-swap]
 
 Creates (or brings up to date) a virtual environment holding exactly the locked packages.
 
@@ -798,13 +853,15 @@ Creates (or brings up to date) a virtual environment holding exactly the locked 
                   the lock's other indexes (repeatable, tried in order)
   --offline DIR   fetch the locked files from DIR only (hash-checked), with no network at all
   --jobs N        download N files at a time (default: 4)
-  --pip-cache DIR keep pip's cache in DIR, for source builds (default: no cache)
+  --installer X   what installs the fetched files: uv, pip, or auto (the default): uv when a uv on
+                  PATH runs, else pip
+  --cache DIR     keep the installer's cache in DIR (default: none kept); --pip-cache DIR is the same
   --no-swap       build directly at DIR, which must not exist yet (container builds: a killed
                   build leaves a half-built DIR); by default DIR is a link, switched at the end
 
-Every file is checked against the lock's size and sha256 before pip sees it. The environment
-itself lives in DIR.envspec/<lock hash> and DIR links to it: a run that is killed at any moment
-leaves the old environment at DIR or the complete new one, and the next run cleans up after it.
+Every file is checked against the lock's size and sha256 before the installer sees it. The
+environment itself lives in DIR.envspec/<lock hash> and DIR links to it: a run that is killed at any
+moment leaves the old environment at DIR or the complete new one, and the next run cleans up after it.
 USAGE
 }
 
@@ -814,7 +871,8 @@ die() { say "error: $*"; exit 1; }
 prefix="$ENVSPEC_DEFAULT_PREFIX"
 python=""
 offline=""
-pip_cache=""
+cache=""
+installer=auto
 jobs=4
 swap=1
 mirrors=()
@@ -830,8 +888,10 @@ while [ "$#" -gt 0 ]; do
         --offline=*) offline="${1#*=}"; shift ;;
         --jobs) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; jobs="$2"; shift 2 ;;
         --jobs=*) jobs="${1#*=}"; shift ;;
-        --pip-cache) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; pip_cache="$2"; shift 2 ;;
-        --pip-cache=*) pip_cache="${1#*=}"; shift ;;
+        --installer) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; installer="$2"; shift 2 ;;
+        --installer=*) installer="${1#*=}"; shift ;;
+        --cache|--pip-cache) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; cache="$2"; shift 2 ;;
+        --cache=*|--pip-cache=*) cache="${1#*=}"; shift ;;
         --no-swap) swap=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) say "unknown argument: $1"; usage >&2; exit 2 ;;
@@ -839,6 +899,7 @@ while [ "$#" -gt 0 ]; do
 done
 [ -n "$prefix" ] || die "--prefix must not be empty"
 case "$jobs" in ''|*[!0-9]*|0) say "--jobs needs a whole number above 0"; exit 2 ;; esac
+case "$installer" in auto|uv|pip) ;; *) say "--installer takes auto, uv or pip, not $installer"; exit 2 ;; esac
 if [ -n "$offline" ]; then
     [ -d "$offline" ] || die "--offline $offline is not a folder"
     offline="$(cd -- "$offline" && pwd -P)"
@@ -899,7 +960,25 @@ else
     [ -n "$python" ] || die "no Python $ENVSPEC_PYTHON on PATH; install it or pass --python PATH"
 fi
 
-# 3. System packages this script cannot install (no root needed here): check and report.
+# 3. The installer: uv when asked for, or (auto) when a uv on PATH runs; pip otherwise. Neither sees
+#    a setting this script did not give it: no configuration file, no PIP_* or UV_* variable.
+while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep -E '^(PIP|UV)_' || true)
+export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+uv=""
+installer_name=pip
+if [ "$installer" != pip ]; then
+    if uv="$(type -P uv)" && installer_name="$("$uv" --version </dev/null 2>/dev/null)"; then
+        installer=uv
+        installer_name="${installer_name%% (*}"
+    elif [ "$installer" = uv ]; then
+        die "--installer uv: there is no uv on PATH that runs; install uv, or pass --installer pip"
+    else
+        installer=pip
+        installer_name=pip
+    fi
+fi
+
+# 4. System packages this script cannot install (no root needed here): check and report.
 if [ "${#ENVSPEC_SYSTEM_PACKAGES[@]}" -gt 0 ] && command -v dpkg-query >/dev/null 2>&1; then
     missing=()
     for package in "${ENVSPEC_SYSTEM_PACKAGES[@]}"; do
@@ -913,27 +992,32 @@ if [ "${#ENVSPEC_SYSTEM_PACKAGES[@]}" -gt 0 ] && command -v dpkg-query >/dev/nul
     fi
 fi
 
-# 4. Children (venv, the fetcher, pip) run in the background so that a signal reaches this script at
-#    once, each under a small supervisor that kills everything the child started when this script
-#    stops or dies, even by SIGKILL.
+# 5. Children (venv, the fetcher, the installer) run in the background so that a signal reaches this
+#    script at once, each under a small supervisor that kills everything the child started when this
+#    script stops or dies, even by SIGKILL.
 supervisor="$(envspec_supervise_py)"
-child=""
-run_child() {
-    "$python" -I -c "$supervisor" "$@" &
-    child=$!
-    local status=0
-    wait "$child" || status=$?
-    child=""
+children=()
+start_child() {
+    "$python" -I -c "$supervisor" "$$" "$@" &
+    children+=("$!")
+}
+wait_child() {
+    local status=0 pid kept=()
+    wait "$1" || status=$?
+    for pid in "${children[@]}"; do if [ "$pid" != "$1" ]; then kept+=("$pid"); fi; done
+    children=(${kept[@]+"${kept[@]}"})
     return "$status"
 }
+run_child() { start_child "$@"; wait_child "$!"; }
 replace_path() { "$python" -c 'import os, sys; os.replace(sys.argv[1], sys.argv[2])' "$1" "$2"; }
 
-# 5. One run at a time per prefix. A killed run's leftovers are dealt with here: an environment it
+# 6. One run at a time per prefix. A killed run's leftovers are dealt with here: an environment it
 #    had set aside goes back to the prefix, half-built ones go away.
 work=""
 aside=""
 cleanup() {
-    if [ -n "$child" ]; then kill -TERM "$child" 2>/dev/null || true; wait "$child" 2>/dev/null || true; fi
+    for pid in ${children[@]+"${children[@]}"}; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in ${children[@]+"${children[@]}"}; do wait "$pid" 2>/dev/null || true; done
     if [ -n "$work" ]; then rm -rf -- "$work"; fi
     if [ -n "$aside" ] && [ ! -e "$final" ] && [ ! -L "$final" ]; then mv -- "$aside" "$final"; fi
     # a store that holds nothing (a first build that failed) goes too
@@ -992,16 +1076,27 @@ else
     work="$build"
 fi
 
-# 6. Build: a venv, the locked files fetched and checked, pip installing exactly those (no resolution).
+# 7. Build: a venv, the locked files fetched and checked, the installer installing exactly those (no
+#    resolution, no index, no other file).
 if [ -n "$work" ]; then
-    run_child "$python" -m venv -- "$work" || die "$python -m venv failed"
     scratch="$work/.envspec-build"
     mkdir -p -- "$scratch/files"
     envspec_requirements >"$scratch/requirements.txt"
     envspec_manifest >"$scratch/manifest.txt"
     envspec_fetch_py >"$scratch/fetch.py"
-    fetch=("$work/bin/python" -I "$scratch/fetch.py" --manifest "$scratch/manifest.txt" --dest "$scratch/files"
-        --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES" --jobs "$jobs")
+    if [ "$installer" = uv ]; then
+        # uv installs from outside the venv, so it gets no pip (ensurepip takes seconds), and the
+        # fetcher runs on the interpreter itself while the venv is made beside it.
+        start_child "$python" -m venv --without-pip -- "$work"
+        venv_child=$!
+        fetch=("$python")
+    else
+        # the fetcher ranks wheel tags with the venv's own pip, the one that installs them
+        run_child "$python" -m venv -- "$work" || die "$python -m venv failed"
+        fetch=("$work/bin/python")
+    fi
+    fetch+=(-I "$scratch/fetch.py" --installer "$installer" --manifest "$scratch/manifest.txt"
+        --dest "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES" --jobs "$jobs")
     if [ -n "$offline" ]; then
         fetch+=(--offline "$offline")
     else
@@ -1009,19 +1104,25 @@ if [ -n "$work" ]; then
         for url in "${mirrors[@]}"; do fetch+=(--mirror "$url"); done
     fi
     run_child "${fetch[@]}" || die "the locked files could not be fetched; $final is as it was"
+    if [ "$installer" = uv ]; then wait_child "$venv_child" || die "$python -m venv failed"; fi
 
-    # pip sees only what this script gives it: no pip.conf, no PIP_* variables
-    while IFS= read -r name; do unset "$name"; done < <(compgen -e | grep '^PIP_' || true)
-    export PIP_CONFIG_FILE=/dev/null PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
-    pip=("$work/bin/python" -m pip install --require-hashes --no-deps --no-index
-        --find-links "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
-    if [ -n "$pip_cache" ]; then pip+=(--cache-dir "$pip_cache"); else pip+=(--no-cache-dir); fi
-    if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then pip+=(--only-binary :all:); fi
-    say "installing $ENVSPEC_PACKAGE_COUNT locked packages with pip"
+    if [ "$installer" = uv ]; then
+        # a cache of its own inside the build (gone with it), unless --cache names one
+        install=("$uv" pip install --no-config --python "$work/bin/python" --require-hashes --no-deps
+            --no-index --offline --find-links "$scratch/files" --cache-dir "${cache:-$scratch/uv-cache}")
+        hint=" (--installer pip installs with pip instead)"
+    else
+        install=("$work/bin/python" -m pip install --require-hashes --no-deps --no-index
+            --find-links "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
+        if [ -n "$cache" ]; then install+=(--cache-dir "$cache"); else install+=(--no-cache-dir); fi
+        hint=""
+    fi
+    if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then install+=(--only-binary :all:); fi
+    say "installing $ENVSPEC_PACKAGE_COUNT locked packages with $installer_name"
     started=$SECONDS
-    if ! run_child "${pip[@]}" -r "$scratch/requirements.txt" >"$scratch/pip.log" 2>&1; then
-        tail -n 15 "$scratch/pip.log" >&2
-        die "pip could not install the fetched files; $final is as it was"
+    if ! run_child "${install[@]}" -r "$scratch/requirements.txt" >"$scratch/install.log" 2>&1; then
+        tail -n 15 "$scratch/install.log" >&2
+        die "$installer could not install the fetched files; $final is as it was$hint"
     fi
     say "installed $ENVSPEC_PACKAGE_COUNT packages in $((SECONDS - started)) s"
 
@@ -1043,7 +1144,7 @@ if [ -n "$work" ]; then
     work=""
 fi
 
-# 7. Switch: the prefix becomes a link to the new environment in one rename, then the old one goes.
+# 8. Switch: the prefix becomes a link to the new environment in one rename, then the old one goes.
 if [ "$swap" = 1 ]; then
     link="$store/.link.$$"
     rm -f -- "$link"

@@ -1,0 +1,124 @@
+"""envspec's persistent cache for real: pages revalidated with ETags, metadata and files by hash.
+
+Each test runs ``envspec lock`` twice against a loopback index with one cache folder, and checks what
+the second run asked the index for, and that the lock it wrote is byte for byte the first one.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from envspec.lock.diskcache import CachedPage, DiskCache
+from tests.support.index import IndexServer, serve_index
+from tests.test_lock_build import write_spec
+
+
+def lock(spec: Path, out: Path, cache: Path | None, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVSPEC_")}
+    if cache is not None:
+        env["ENVSPEC_CACHE_DIR"] = str(cache)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "envspec",
+            "lock",
+            str(spec),
+            "-o",
+            str(out),
+            "--resolver",
+            "pip-tools",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.fixture
+def html_index(graph_root: Path) -> Iterator[IndexServer]:
+    """An index of HTML pages: the router rewrites their links, so metadata goes through envspec."""
+    with serve_index(graph_root, json=False) as server:
+        yield server
+
+
+def test_a_warm_cache_asks_less_and_changes_nothing(tmp_path: Path, html_index: IndexServer) -> None:
+    index = html_index
+    spec = write_spec(tmp_path / "s.toml", [("local", index.url)], ["es-app[fast]"])
+    cache = tmp_path / "cache"
+    cold = lock(spec, tmp_path / "cold.toml", cache)
+    assert cold.returncode == 0, cold.stderr
+    first = list(index.records)
+    assert any(r.path.endswith(".metadata") for r in first)
+    index.clear_requests()
+    warm = lock(spec, tmp_path / "warm.toml", cache)
+    assert warm.returncode == 0, warm.stderr
+    second = list(index.records)
+    assert (tmp_path / "warm.toml").read_bytes() == (tmp_path / "cold.toml").read_bytes()
+    pages = [r for r in second if r.path.startswith("/simple/")]
+    assert pages, "the warm run must still ask whether each page changed"
+    assert all(r.if_none_match for r in pages), "every page was revalidated with its ETag"
+    assert not [r for r in second if r.path.endswith(".metadata")], "metadata came from the cache"
+
+
+def test_a_damaged_cache_entry_is_fetched_again(tmp_path: Path, html_index: IndexServer) -> None:
+    index = html_index
+    spec = write_spec(tmp_path / "s.toml", [("local", index.url)], ["es-util"])
+    cache = tmp_path / "cache"
+    assert lock(spec, tmp_path / "a.toml", cache).returncode == 0
+    blobs = [p for p in cache.rglob("*") if p.is_file() and "blobs" in p.parts]
+    assert blobs
+    for blob in blobs:
+        blob.write_bytes(b"damaged")
+    index.clear_requests()
+    again = lock(spec, tmp_path / "b.toml", cache)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "b.toml").read_bytes() == (tmp_path / "a.toml").read_bytes()
+    assert any(r.path.endswith(".metadata") for r in index.records), "a damaged blob is a miss"
+    assert DiskCache(next(cache.iterdir())).blob("sha256", "0" * 64) is None
+
+
+def test_no_cache_writes_nothing(tmp_path: Path, index: IndexServer) -> None:
+    spec = write_spec(tmp_path / "s.toml", [("local", index.url)], ["es-util"])
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ENVSPEC_")}
+    env.update(ENVSPEC_NO_CACHE="1", ENVSPEC_CACHE_DIR=str(cache))
+    result = subprocess.run(
+        [sys.executable, "-m", "envspec", "lock", str(spec), "-o", str(tmp_path / "b.toml")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert not cache.exists()
+
+
+def test_pages_without_validators_are_not_kept(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path)
+    disk.store_page("http://x/simple/a/", "json", CachedPage(b"{}", "application/json", "http://x/simple/a/"))
+    assert disk.page("http://x/simple/a/", "json") is None
+    page = CachedPage(b"{}", "application/json", "http://x/simple/a/", etag='"1"')
+    disk.store_page("http://x/simple/a/", "json", page)
+    assert disk.page("http://x/simple/a/", "json") == page
+    assert disk.page("http://x/simple/a/", "html") is None  # the Accept header is part of the key
+
+
+def test_served_index_pages_answer_304_to_their_etag(graph_root: Path) -> None:
+    import requests
+
+    with serve_index(graph_root) as server:
+        first = requests.get(server.project_url("es-util"), timeout=5)
+        again = requests.get(
+            server.project_url("es-util"), headers={"If-None-Match": first.headers["ETag"]}, timeout=5
+        )
+    assert first.status_code == 200
+    assert again.status_code == 304
