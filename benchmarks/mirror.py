@@ -26,6 +26,7 @@ from urllib.parse import quote, unquote, urlsplit
 from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
+from tests.support.index import wants_json
 from tests.support.wheels import read_wheel_metadata
 
 HOST = "127.0.0.1"
@@ -123,26 +124,6 @@ def render(root: Path, base_url: str) -> dict[str, tuple[_Body, _Body | None]]:
         _page(json.dumps(index_doc).encode(), JSON_TYPE),
     )
     return routes
-
-
-def wants_json(accept: str) -> bool:
-    """PEP 691 negotiation: JSON when the Accept header rates it at least as high as any HTML type."""
-    json_q = html_q = 0.0
-    for part in accept.split(","):
-        media, *params = (p.strip() for p in part.split(";"))
-        q = 1.0
-        for param in params:
-            key, _, value = param.partition("=")
-            if key.strip() == "q":
-                try:
-                    q = float(value)
-                except ValueError:
-                    q = 0.0
-        if media in (JSON_TYPE, "application/vnd.pypi.simple.latest+json"):
-            json_q = max(json_q, q)
-        elif media.startswith("text/html") or "simple" in media or media in ("text/*", "*/*"):
-            html_q = max(html_q, q)
-    return json_q > 0 and json_q >= html_q
 
 
 class _Server(ThreadingHTTPServer):

@@ -122,3 +122,31 @@ def test_served_index_pages_answer_304_to_their_etag(graph_root: Path) -> None:
         )
     assert first.status_code == 200
     assert again.status_code == 304
+
+
+def test_uv_keeps_its_cache_inside_envspecs(tmp_path: Path, index: IndexServer) -> None:
+    spec = write_spec(tmp_path / "s.toml", [("local", index.url)], ["es-util"])
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENVSPEC_", "UV_"))}
+    env["ENVSPEC_CACHE_DIR"] = str(cache)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "envspec",
+            "lock",
+            str(spec),
+            "-o",
+            str(tmp_path / "l.toml"),
+            "--resolver",
+            "uv",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    (root,) = cache.iterdir()
+    assert (root / "uv").is_dir()
+    assert any((root / "uv").iterdir())

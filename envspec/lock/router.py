@@ -2,10 +2,11 @@
 
 pip-tools and uv are each given exactly one index URL, this router's. For every project it answers
 from the one place the plan allows (the project's scoped index, or the general mirrors in failover
-order) and renders a PEP 503 page whose links point back at the router, with the upstream hashes.
-A file (or its PEP 658 metadata) the resolver asks for is downloaded from upstream and judged by
-:class:`~envspec.lock.trust.Verifier` before it is served, so the resolver only ever reads bytes
-that match the published hashes, and a lying mirror fails over the same way under every resolver.
+order). A page that one index serves whole goes on byte for byte (``passthrough``); otherwise the
+router writes a page whose links point back at itself, with the upstream hashes, and a file (or its
+PEP 658 metadata) the resolver asks for is downloaded from upstream and judged by
+:class:`~envspec.lock.trust.Verifier` before it is served, so the resolver only ever reads bytes that
+match the published hashes and a lying mirror is failed over (:func:`serve` says when which applies).
 So resolution is hermetic (no other index can be consulted), scoping holds whatever the resolver's
 own index strategy is, a dead mirror fails over, and envspec learns which index served each project.
 """
@@ -204,7 +205,7 @@ def serve(verifier: Verifier, *, passthrough: bool = False) -> Iterator[_RouterS
 
     With ``passthrough``, a JSON page that one index serves whole (nothing cut by ``exclude_newer``,
     absolute links) goes to the resolver byte for byte, links to upstream included: the router then
-    costs next to nothing. uv reads a wheel's metadata by byte ranges; pip downloads whole files and
+    parses and re-renders nothing. uv reads a wheel's metadata by byte ranges; pip downloads whole files and
     checks each against the page's hash itself, so a lying mirror stops it, and the lock resolves
     again without ``passthrough``: every link then points back at the router, where each download is
     checked and a lying mirror is failed over.

@@ -57,6 +57,7 @@ __all__ = [
     "RequestRecord",
     "serve_faulty",
     "serve_index",
+    "wants_json",
 ]
 
 HOST = "127.0.0.1"
@@ -90,6 +91,26 @@ _HTML_TYPES = {
     "text/*",
     "*/*",
 }
+
+
+def wants_json(accept: str) -> bool:
+    """PEP 691 negotiation: JSON when the Accept header rates a JSON type at least as high as any HTML one."""
+    json_q = html_q = 0.0
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        if media in _JSON_TYPES:
+            json_q = max(json_q, q)
+        elif media in _HTML_TYPES:
+            html_q = max(html_q, q)
+    return json_q > 0 and json_q >= html_q
 
 
 @dataclass(frozen=True)
@@ -376,24 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._text(HTTPStatus.NOT_FOUND, f"not found: {path}", head=head)
 
     def _wants_json(self) -> bool:
-        if not self.server.json:
-            return False
-        json_q = html_q = 0.0
-        for part in (self.headers.get("Accept") or "").split(","):
-            media, *params = (p.strip() for p in part.split(";"))
-            q = 1.0
-            for param in params:
-                key, _, value = param.partition("=")
-                if key.strip() == "q":
-                    try:
-                        q = float(value)
-                    except ValueError:
-                        q = 0.0
-            if media in _JSON_TYPES:
-                json_q = max(json_q, q)
-            elif media in _HTML_TYPES:
-                html_q = max(html_q, q)
-        return json_q > 0 and json_q >= html_q
+        return self.server.json and wants_json(self.headers.get("Accept") or "")
 
     def _project_list(self, catalog: _Catalog, *, head: bool) -> None:
         names = list(catalog.projects())
