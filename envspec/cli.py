@@ -13,8 +13,9 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from envspec.console import err_console
 from envspec.errors import EnvspecError, ExitCode
-from envspec.fastpath import answer, err_console
+from envspec.fastpath import answer
 
 if TYPE_CHECKING:
     import typer

@@ -8,7 +8,6 @@ module is imported (:mod:`envspec.fastpath`), with the same output.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,15 +16,13 @@ import typer
 from rich.markup import escape
 
 from envspec import __version__
-from envspec.errors import ExitCode, SpecError, UsageError
-from envspec.fastpath import RESOLVERS, report_fresh, validate_specs
-from envspec.fastpath import err_console as _err
-from envspec.fastpath import out_console as _out
+from envspec.console import err_console as _err
+from envspec.console import out_console as _out
+from envspec.errors import ExitCode, UsageError
+from envspec.fastpath import validate_specs
 
 if TYPE_CHECKING:
-    from envspec.compat import Compat
-    from envspec.load import LoadedSpec
-    from envspec.lock.model import Lock
+    pass
 
 app = typer.Typer(
     name="envspec",
@@ -120,26 +117,6 @@ def init(
     _err().print(f"wrote {escape(str(path))} from the {template!r} template; next: envspec validate {path}")
 
 
-def _validated(spec: Path) -> tuple[LoadedSpec, Compat, bytes]:
-    """Load and check a spec for commands that need a valid one; print its report if it is not.
-
-    Returns the bytes that were checked too: the spec-hash cache is keyed by exactly those.
-    """
-    from envspec.compat import load_compat
-    from envspec.lint import LintContext
-    from envspec.load import read_spec_file
-    from envspec.report import report_markup
-    from envspec.validate import validate_bytes
-
-    compat = load_compat()
-    data = read_spec_file(spec)
-    report = validate_bytes(data, str(spec), compat, LintContext(cores=os.cpu_count()))
-    if not report.ok or report.loaded is None:
-        _err().print(report_markup([report]))
-        raise typer.Exit(int(ExitCode.INVALID))
-    return report.loaded, compat, data
-
-
 @app.command()
 def lock(
     spec: Annotated[Path, typer.Argument(help="The spec to lock.", show_default=False)],
@@ -166,75 +143,20 @@ def lock(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Use no cache folder at all.")] = False,
 ) -> None:
     """Resolve a spec into a hashed, reproducible lockfile (PEP 751 pylock.toml)."""
-    import json
+    from envspec.lockcmd import LockRequest, run_lock
 
-    from envspec.cache import cache_dir
-    from envspec.fsio import check_writable, write_atomic
-    from envspec.lock.state import default_lock_path, freshness, remember_spec_hash
-
-    if resolver not in RESOLVERS:
-        raise UsageError(f"unknown resolver {resolver!r}", hint="choose auto, pip-tools or uv")
-    target = output or default_lock_path(spec)
-    loaded, compat, data = _validated(spec)
-    state = freshness(loaded.spec, compat, target)
-    remember_spec_hash(cache_dir(cache, disabled=no_cache), data, state.current)
-    current, existing = state.current, state.existing
-    fresh = state.fresh and not upgrade and not upgrade_package
-
-    def summary(state: str, **extra: object) -> None:
-        if as_json:
-            sys.stdout.write(
-                json.dumps({"lock": str(target), "state": state, "spec-hash": current, **extra}) + "\n"
-            )
-
-    if fresh:
-        report_fresh(target, current, check=check, as_json=as_json)
-        return
-    if check:
-        reason = state.reason or "stale"
-        summary("stale", reason=reason)
-        _err().print(f"stale: {escape(str(target))}: {reason}")
-        raise typer.Exit(int(ExitCode.DIFFERS))
-    check_writable(target, what="lockfile")  # before resolving, which can take minutes
-
-    from envspec.lock.build import LockOptions, build_lock
-    from envspec.lock.read import LockFileError, parse_lock
-    from envspec.lock.render import render_lock
-    from envspec.lock.state import exclusive
-
-    previous = None
-    if existing:
-        try:
-            previous = parse_lock(existing, str(target))
-        except (LockFileError, SpecError):
-            previous = None  # a broken lock keeps no pins: it is replaced
-    options = LockOptions(
-        resolver=resolver,
+    request = LockRequest(
+        spec=spec,
+        output=output,
+        check=check,
         upgrade=upgrade,
         upgrade_packages=tuple(upgrade_package or ()),
+        resolver=resolver,
+        as_json=as_json,
         cache_dir=cache,
         no_cache=no_cache,
     )
-    console = _err()
-    with exclusive(target), console.status("locking", spinner="dots") as status:
-        new = build_lock(
-            loaded,
-            compat,
-            options,
-            previous=previous,
-            progress=lambda m: status.update(escape(m)),
-            warn=lambda m: console.print(f"[yellow]warning:[/] {escape(m)}"),
-        )
-    text = render_lock(new)
-    changed = text != existing
-    if changed:
-        write_atomic(target, text.encode("utf-8"))
-    summary("written" if changed else "unchanged", **{"env-id": new.env_id, "packages": len(new.packages)})
-    verb = "wrote" if changed else "unchanged:"
-    console.print(
-        f"{verb} {escape(str(target))}: {len(new.packages)} packages, resolved by {new.resolver}"
-        f" {new.resolver_version}; environment {new.env_id}"
-    )
+    _finish(run_lock(request))
 
 
 @app.command()
@@ -255,37 +177,6 @@ def diff(
     _finish(ExitCode.OK if result.empty else ExitCode.DIFFERS)
 
 
-def _lock_for_emit(spec: Path | None, lock_path: Path | None) -> tuple[Lock, str, Path]:
-    """The lock to emit from: --lock, else the spec's (refused when stale), else the one in locks/."""
-    from envspec.lock.read import read_lock
-    from envspec.lock.state import check_matches_spec, default_lock_path, freshness
-
-    if lock_path is not None and spec is not None:
-        raise UsageError("give a spec or --lock, not both")
-    if lock_path is None and spec is not None:
-        loaded, compat, _ = _validated(spec)
-        lock_path = default_lock_path(spec)
-        if not lock_path.is_file():
-            raise UsageError(f"{spec} has no lock at {lock_path}", hint=f"run: envspec lock {spec}")
-        if not freshness(loaded.spec, compat, lock_path).fresh:
-            raise UsageError(
-                f"{lock_path} is stale: {spec} changed since it was locked", hint=f"run: envspec lock {spec}"
-            )
-        lock, text = read_lock(lock_path)
-        check_matches_spec(lock, loaded.spec, str(lock_path), str(spec))
-        return lock, text, lock_path
-    if lock_path is None:
-        found = sorted(Path("locks").glob("pylock.*.toml"))
-        if len(found) != 1:
-            raise UsageError(
-                "no lock given, and locks/ holds " + (f"{len(found)} locks" if found else "none"),
-                hint="pass a spec or --lock LOCK",
-            )
-        lock_path = found[0]
-    lock, text = read_lock(lock_path)
-    return lock, text, lock_path
-
-
 @app.command()
 def emit(
     spec: Annotated[
@@ -298,31 +189,9 @@ def emit(
     ] = None,
 ) -> None:
     """Write the files that build the locked environment: bootstrap.sh, environment.yml, Dockerfile."""
-    from envspec.emit import EmitContext, emitters, render_targets
-    from envspec.fsio import check_writable, write_atomic
+    from envspec.emitcmd import run_emit
 
-    available = emitters()
-    if target != "all" and target not in available:
-        raise UsageError(
-            f"unknown target {target!r}", hint="choose one of: " + ", ".join([*available, "all"])
-        )
-    lock, text, source = _lock_for_emit(spec, lock_path)
-    ctx = EmitContext(lock, text, source.name)
-    folder = output or Path("emit") / lock.name
-    files = render_targets(ctx, list(available) if target == "all" else [target])
-    for name in files:  # every file, before the first is written
-        check_writable(folder / name, what="emitted file")
-    for name, content in files.items():
-        mode = 0o755 if name.endswith(".sh") else 0o644
-        write_atomic(folder / name, content.encode("utf-8"), mode=mode)
-    if "environment.yml" in files:
-        from envspec.emit.conda import variable_problems
-
-        for problem in variable_problems(ctx):
-            _err().print(f"[yellow]warning:[/] conda target: {escape(problem)}")
-    _err().print(f"wrote {len(files)} files to {escape(str(folder))} for environment {ctx.env_id}:")
-    for name in sorted(files):
-        _err().print(f"  {escape(name)}")
+    _finish(run_emit(spec, lock_path, target, output))
 
 
 @app.command()
@@ -343,6 +212,7 @@ def verify(
     """Prove that an environment is the locked one and that its GPU stack and flags are in effect."""
     import json
 
+    from envspec.emitcmd import the_lock_in_locks
     from envspec.lock.read import read_lock
     from envspec.verify.compare import Status, compare
     from envspec.verify.render import render_checks
@@ -351,7 +221,7 @@ def verify(
     interpreter = python or sys.executable
     if lock_path is None:
         prefix = prefix_of(interpreter)
-        lock_path = prefix / "envspec-lock.toml" if prefix else _lock_for_emit(None, None)[2]
+        lock_path = prefix / "envspec-lock.toml" if prefix else the_lock_in_locks()
     lock, _ = read_lock(lock_path)
     options = probe_options(lock, deep=deep, gpu=gpu, quick=quick)
     wants_gpu = bool(options["gpu"])

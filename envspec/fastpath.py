@@ -1,76 +1,40 @@
-"""Commands answered without typer: the no-op ``lock`` and ``validate``, with typer's output and exits.
+"""Commands answered without typer: ``lock`` and ``validate``, with typer's output and exits.
 
 ``envspec lock SPEC`` on an unchanged spec, and ``--check`` of a fresh lock, are answered from the
 spec-hash cache (:func:`envspec.lock.state.cached_freshness`) with the standard library alone: no
-typer, rich or pydantic is imported. ``validate`` needs pydantic, but not typer. Arguments these
-parsers do not take exactly as written here, and every lock not known to be fresh, go to the typer
-commands (:mod:`envspec.commands`), which share the printing below.
+typer, rich or pydantic is imported. Any other ``lock`` with the flags parsed here runs
+:func:`envspec.lockcmd.run_lock`, and ``validate`` needs pydantic, but neither needs typer. Arguments
+these parsers do not take exactly as written here (``--upgrade``, ``-P``, ``--help``, a mistake) go
+to the typer commands (:mod:`envspec.commands`), which share the code and the printing below.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import os
-import re
 import stat
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, cast
+from typing import TextIO, cast
 
 from envspec.cache import cache_dir
+from envspec.console import report_fresh, show_report
 from envspec.errors import ExitCode
 from envspec.lock.state import cached_freshness, default_lock_path
+from envspec.lockcmd import RESOLVERS, LockRequest, run_lock
 
-if TYPE_CHECKING:
-    from rich.console import Console
-
-RESOLVERS = ("auto", "pip-tools", "uv")
 SPEC_READ_LIMIT = 1024 * 1024  # as envspec.load.MAX_SPEC_BYTES; a larger file takes the full path
-# Text that rich prints unchanged: no markup brackets, no backslash, no ':' (emoji codes such as
-# :smile:), printable ASCII only (rich drops some control characters).
-_PLAIN = re.compile(r"[A-Za-z0-9 !\"#$%&'()*+,./;<=>?@^_`{|}~-]*")
 _LOCK_FLAGS = {"--check": "check", "--json": "as_json", "--no-cache": "no_cache"}
 _LOCK_OPTIONS = {"-o": "output", "--output": "output", "--resolver": "resolver", "--cache-dir": "cache_dir"}
-
-
-def out_console() -> Console:
-    from rich.console import Console
-
-    return Console(soft_wrap=True, highlight=False)
-
-
-def err_console() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, soft_wrap=True, highlight=False)
-
-
-def say(message: str) -> None:
-    """Print text without markup on stderr, exactly as ``err_console().print(escape(message))`` does."""
-    if _PLAIN.fullmatch(message):
-        sys.stderr.write(message + "\n")
-        return
-    from rich.markup import escape
-
-    err_console().print(escape(message))
-
-
-def report_fresh(target: Path, current: str, *, check: bool, as_json: bool) -> None:
-    """What ``envspec lock`` prints for a lock that is up to date (``--check`` or not)."""
-    if as_json:
-        import json
-
-        sys.stdout.write(json.dumps({"lock": str(target), "state": "fresh", "spec-hash": current}) + "\n")
-    say(f"{target} is up to date" if check else f"{target} is up to date (spec unchanged)")
+_EMIT_OPTIONS = {"--lock": "lock", "--target": "target", "-t": "target", "-o": "output", "--output": "output"}
 
 
 def validate_specs(specs: Sequence[Path], *, strict: bool, as_json: bool) -> ExitCode:
     """``envspec validate``: check each spec, print one report, and say whether all are valid."""
     from envspec.compat import load_compat
     from envspec.lint import LintContext
-    from envspec.report import report_json, report_markup
+    from envspec.report import report_json
     from envspec.validate import validate_file
 
     compat = load_compat()
@@ -79,36 +43,28 @@ def validate_specs(specs: Sequence[Path], *, strict: bool, as_json: bool) -> Exi
     if as_json:
         sys.stdout.write(report_json(reports))
     else:
-        out_console().print(report_markup(reports))
+        show_report(reports, stream=sys.stdout)
     return ExitCode.OK if all(r.ok for r in reports) else ExitCode.INVALID
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class LockArgs:
-    """The ``lock`` flags the fast path takes; the others (``--upgrade``, ``-P``) always re-resolve."""
-
-    spec: Path
-    output: Path | None = None
-    check: bool = False
-    as_json: bool = False
-    cache_dir: Path | None = None
-    no_cache: bool = False
+LockArgs = LockRequest  # what ``lock_args`` parses: the flags a lock without typer takes
 
 
-def lock_args(argv: Sequence[str]) -> LockArgs | None:
-    """Parse ``lock SPEC [flags]``; None for anything unusual, which typer then parses and reports."""
-    if not argv or argv[0] != "lock":
-        return None
-    flags: set[str] = set()
+def _parse(
+    argv: Sequence[str], flags: dict[str, str], options: dict[str, str]
+) -> tuple[set[str], dict[str, str], list[str]] | None:
+    """Split arguments into flags, option values and positionals; None for anything unusual (an
+    unknown option, a repeated one, a missing value), which typer then parses and reports."""
+    seen: set[str] = set()
     values: dict[str, str] = {}
     positional: list[str] = []
-    rest = iter(argv[1:])
+    rest = iter(argv)
     for arg in rest:
         name, equals, inline = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-        if name in _LOCK_FLAGS and not equals:
-            flags.add(_LOCK_FLAGS[name])
-        elif name in _LOCK_OPTIONS:
-            key = _LOCK_OPTIONS[name]
+        if name in flags and not equals:
+            seen.add(flags[name])
+        elif name in options:
+            key = options[name]
             value = inline if equals else next(rest, "")
             if key in values or not value or value.startswith("-"):
                 return None
@@ -117,6 +73,17 @@ def lock_args(argv: Sequence[str]) -> LockArgs | None:
             positional.append(arg)
         else:
             return None
+    return seen, values, positional
+
+
+def lock_args(argv: Sequence[str]) -> LockArgs | None:
+    """Parse ``lock SPEC [flags]``; None for anything unusual, which typer then parses and reports."""
+    if not argv or argv[0] != "lock":
+        return None
+    parsed = _parse(argv[1:], _LOCK_FLAGS, _LOCK_OPTIONS)
+    if parsed is None:
+        return None
+    flags, values, positional = parsed
     if len(positional) != 1 or values.get("resolver", "auto") not in RESOLVERS:
         return None
     return LockArgs(
@@ -126,7 +93,21 @@ def lock_args(argv: Sequence[str]) -> LockArgs | None:
         as_json="as_json" in flags,
         cache_dir=Path(values["cache_dir"]) if "cache_dir" in values else None,
         no_cache="no_cache" in flags,
+        resolver=values.get("resolver", "auto"),
     )
+
+
+def emit_args(argv: Sequence[str]) -> tuple[Path | None, Path | None, str, Path | None] | None:
+    """Parse ``emit [SPEC] [--lock L] [--target T] [-o DIR]`` into (spec, lock, target, output)."""
+    if not argv or argv[0] != "emit":
+        return None
+    parsed = _parse(argv[1:], {}, _EMIT_OPTIONS)
+    if parsed is None or len(parsed[2]) > 1:
+        return None
+    _, values, positional = parsed
+    path = {key: Path(values[key]) if key in values else None for key in ("lock", "output")}
+    spec = Path(positional[0]) if positional else None
+    return spec, path["lock"], values.get("target", "all"), path["output"]
 
 
 def validate_args(argv: Sequence[str]) -> tuple[list[Path], bool, bool] | None:
@@ -176,6 +157,14 @@ def answer(argv: Sequence[str]) -> int | None:
     fresh = lock_if_fresh(argv)
     if fresh is not None:
         return fresh
+    locking = lock_args(argv)
+    if locking is not None:  # not known to be fresh: lock (or check) without typer
+        return as_typer_would(lambda: run_lock(locking))
+    emitting = emit_args(argv)
+    if emitting is not None:
+        from envspec.emitcmd import run_emit
+
+        return as_typer_would(lambda: run_emit(*emitting))
     parsed = validate_args(argv)
     if parsed is None:
         return None

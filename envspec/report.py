@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
-
-from rich.markup import escape
 
 from envspec.errors import Diagnostic, Severity
 from envspec.validate import Report
@@ -14,33 +12,60 @@ from envspec.validate import Report
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow"}
 
 
-def diagnostic_markup(d: Diagnostic) -> str:
-    """One diagnostic as rich markup: ``file:line: error[code] key: message`` plus indented details."""
-    label = escape(f"{d.severity.value}[{d.code}]")
-    head = f"[bold]{escape(d.where())}[/]: [{_STYLE[d.severity]}]{label}[/]"
+Styler = Callable[[str, str | None], str]
+
+
+def _markup(text: str, style: str | None) -> str:
+    from rich.markup import escape
+
+    return f"[{style}]{escape(text)}[/]" if style else escape(text)
+
+
+def _plain(text: str, style: str | None) -> str:
+    del style
+    return text
+
+
+def _diagnostic(d: Diagnostic, styled: Styler) -> str:
+    """``file:line: error[code] key: message`` plus indented details."""
+    head = f"{styled(d.where(), 'bold')}: {styled(f'{d.severity.value}[{d.code}]', _STYLE[d.severity])}"
     if d.path:
-        head += f" [cyan]{escape(d.key)}[/]:"
-    lines = [f"{head} {escape(d.message)}"]
+        head += f" {styled(d.key, 'cyan')}:"
+    lines = [f"{head} {styled(d.message, None)}"]
     for label, text in (("expected", d.expected), ("why", d.reason), ("hint", d.hint)):
         if text:
-            lines.append(f"  [dim]{label}:[/] {escape(text)}")
+            lines.append(f"  {styled(label + ':', 'dim')} {styled(text, None)}")
     return "\n".join(lines)
 
 
-def summary_markup(reports: Sequence[Report]) -> str:
+def _summary(reports: Sequence[Report], styled: Styler) -> str:
     errors = sum(r.errors for r in reports)
     warnings = sum(r.warnings for r in reports)
     files = len(reports)
     noun = "file" if files == 1 else "files"
     counts = f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
-    if errors:
-        return f"[bold red]invalid[/]: {files} {noun} checked, {counts}"
-    return f"[bold green]valid[/]: {files} {noun} checked, {counts}"
+    verdict = styled("invalid", "bold red") if errors else styled("valid", "bold green")
+    return f"{verdict}: {files} {noun} checked, {counts}"
+
+
+def _report(reports: Sequence[Report], styled: Styler) -> str:
+    blocks = [_diagnostic(d, styled) for r in reports for d in r.diagnostics]
+    return "\n".join([*blocks, _summary(reports, styled)])
+
+
+def diagnostic_markup(d: Diagnostic) -> str:
+    """One diagnostic as rich markup."""
+    return _diagnostic(d, _markup)
 
 
 def report_markup(reports: Sequence[Report]) -> str:
-    blocks = [diagnostic_markup(d) for r in reports for d in r.diagnostics]
-    return "\n".join([*blocks, summary_markup(reports)])
+    """The report as rich markup: styles on a terminal."""
+    return _report(reports, _markup)
+
+
+def report_text(reports: Sequence[Report]) -> str:
+    """The report as rich prints its markup where there are no styles (a pipe, a file, CI)."""
+    return _report(reports, _plain)
 
 
 def diagnostic_json(d: Diagnostic) -> dict[str, Any]:

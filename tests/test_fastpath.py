@@ -11,16 +11,22 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 from rich.markup import escape
 
-from envspec import fastpath
+from envspec import console
 from envspec.cache import cached_spec_hash, store_spec_hash
-from envspec.fastpath import LockArgs, lock_args, say, validate_args
+from envspec.console import say, show_report
+from envspec.errors import Diagnostic, Severity
+from envspec.fastpath import LockArgs, lock_args, validate_args
 from envspec.lock import state
 from envspec.lock.model import LOCK_FORMAT
 from envspec.lock.read import read_spec_hash
 from envspec.lock.state import cached_freshness, spec_hash_key
+from envspec.report import report_markup
+from envspec.validate import Report
 
 from .conftest import REPO
 
@@ -99,9 +105,50 @@ def test_the_full_path_runs_on_a_miss_and_with_no_cache(project: Path, tmp_path:
     cache = tmp_path / "cache"
     assert "pydantic" in imported_by(["lock", "demo.toml", "--check"], project, cache)[1]  # a miss
     assert imported_by(["lock", "demo.toml", "--check"], project, cache)[1] == []
-    for flag in (["--no-cache"], ["--cache-dir", str(tmp_path / "other")], ["--upgrade"]):
-        argv = ["lock", "demo.toml", "--check", *flag]
-        assert "typer" in imported_by(argv, project, cache)[1], flag
+    for flag in (["--no-cache"], ["--cache-dir", str(tmp_path / "other")]):
+        heavy = imported_by(["lock", "demo.toml", "--check", *flag], project, cache)[1]
+        assert "pydantic" in heavy, flag  # the spec was validated: the full path, without typer
+        assert "typer" not in heavy, flag
+    assert "typer" in imported_by(["lock", "demo.toml", "--check", "--upgrade"], project, cache)[1]
+
+
+def through_typer(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``argv`` run by the typer commands behind the same error boundary, as if the fast path did not
+    exist."""
+    code = (
+        "import sys\nfrom envspec import cli\n"
+        "cli.answer = lambda argv: None\nsys.exit(cli.run(sys.argv[1:]))\n"
+    )
+    variables = {k: v for k, v in os.environ.items() if not k.startswith("ENVSPEC_")}
+    return subprocess.run(
+        [sys.executable, "-c", code, *argv],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        env=variables | {"ENVSPEC_NO_CACHE": "1", "PYTHONPATH": str(REPO)},
+    )
+
+
+@pytest.mark.parametrize("flags", [["--check"], ["--check", "--json"], ["--check", "--resolver", "uv"]])
+def test_a_lock_without_typer_prints_and_exits_as_typer_does(project: Path, flags: list[str]) -> None:
+    spec = project / "demo.toml"
+    spec.write_text(spec.read_text().replace('OMP_NUM_THREADS = "4"', 'OMP_NUM_THREADS = "8"'))
+    ours = envspec("lock", "demo.toml", *flags, cwd=project)
+    typer_s = through_typer(["lock", "demo.toml", *flags], project)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (typer_s.returncode, typer_s.stdout, typer_s.stderr)
+    assert ours.returncode == 1
+    assert "stale: locks/pylock.demo.toml" in ours.stderr
+
+
+def test_an_invalid_spec_is_reported_alike_without_typer(project: Path) -> None:
+    (project / "bad.toml").write_text('[env]\nname = "Bad Name"\npython = "2.7"\n')
+    ours = envspec("lock", "bad.toml", "-o", "out.toml", cwd=project)
+    typer_s = through_typer(["lock", "bad.toml", "-o", "out.toml"], project)
+    assert ours.returncode == typer_s.returncode == 2  # ExitCode.INVALID
+    assert ours.stderr == typer_s.stderr
+    assert "bad.toml" in ours.stderr
+    assert not (project / "out.toml").exists()
 
 
 def test_an_edited_spec_is_stale_although_its_old_bytes_are_cached(project: Path, tmp_path: Path) -> None:
@@ -250,11 +297,11 @@ def test_a_lock_that_is_not_utf8_or_a_folder_is_not_fresh(tmp_path: Path) -> Non
         (["lock", "s.toml"], LockArgs(Path("s.toml"))),
         (
             ["lock", "--check", "s.toml", "--json", "-o", "l.toml", "--resolver", "uv"],
-            LockArgs(Path("s.toml"), Path("l.toml"), check=True, as_json=True),
+            LockArgs(Path("s.toml"), Path("l.toml"), check=True, as_json=True, resolver="uv"),
         ),
         (
             ["lock", "s.toml", "--output=l.toml", "--resolver=pip-tools"],
-            LockArgs(Path("s.toml"), Path("l.toml")),
+            LockArgs(Path("s.toml"), Path("l.toml"), resolver="pip-tools"),
         ),
         (
             ["lock", "s.toml", "--cache-dir", "c", "--no-cache"],
@@ -342,6 +389,10 @@ def test_validate_prints_what_the_typer_command_prints(tmp_path: Path, flags: li
         "bell\a carriage\r return",
         "unicode caf\u00e9 \u2028 \U0001f600",
         "  spaces  ",
+        "wrote 3 files to emit/dev for environment 0123-dev:",
+        "skipped mirror m (http://127.0.0.1:8080/simple/): HTTP 503",
+        "a:b:c and :: and : x :",
+        ":+1: :-1: :smile-emoji: :100:",
     ],
 )
 def test_say_prints_what_rich_prints(capsys: pytest.CaptureFixture[str], message: str) -> None:
@@ -349,6 +400,24 @@ def test_say_prints_what_rich_prints(capsys: pytest.CaptureFixture[str], message
     Console(file=buffer, soft_wrap=True, highlight=False).print(escape(message))
     say(message)
     assert capsys.readouterr().err == buffer.getvalue()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(
+        alphabet=st.characters(min_codepoint=32, max_codepoint=126) | st.sampled_from(":\t\n"), max_size=40
+    )
+)
+def test_say_prints_what_rich_prints_for_any_text(message: str) -> None:
+    rich_out, ours = io.StringIO(), io.StringIO()
+    Console(file=rich_out, soft_wrap=True, highlight=False).print(escape(message))
+    real = sys.stderr
+    sys.stderr = ours
+    try:
+        say(message)
+    finally:
+        sys.stderr = real
+    assert ours.getvalue() == rich_out.getvalue()
 
 
 def closed_pipe_run(argv: list[str], cwd: Path, variables: dict[str, str], which: str) -> tuple[int, bytes]:
@@ -390,5 +459,32 @@ def test_lock_help_lists_the_cache_flags(tmp_path: Path) -> None:
 
 
 def test_the_console_helpers_are_made_on_use() -> None:
-    assert fastpath.err_console().stderr
-    assert not fastpath.out_console().stderr
+    assert console.err_console().stderr
+    assert not console.out_console().stderr
+
+
+_TEXTS = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126) | st.sampled_from(":\t\né"), max_size=30
+)
+_DIAGNOSTICS = st.builds(
+    Diagnostic,
+    code=st.from_regex(r"[a-z][a-z-]{0,12}", fullmatch=True),
+    severity=st.sampled_from(list(Severity)),
+    message=_TEXTS,
+    path=st.lists(st.text(max_size=8) | st.integers(0, 9), max_size=3).map(tuple),
+    expected=st.none() | _TEXTS,
+    hint=st.none() | _TEXTS,
+    reason=st.none() | _TEXTS,
+    file=st.none() | _TEXTS,
+    line=st.none() | st.integers(1, 999),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(_DIAGNOSTICS, max_size=3), min_size=1, max_size=3))
+def test_a_report_prints_as_rich_prints_it(diagnostics: list[list[Diagnostic]]) -> None:
+    reports = [Report(f"spec{i}.toml", tuple(found), None) for i, found in enumerate(diagnostics)]
+    rich_out, ours = io.StringIO(), io.StringIO()
+    Console(file=rich_out, soft_wrap=True, highlight=False).print(report_markup(reports))
+    show_report(reports, stream=ours)
+    assert ours.getvalue() == rich_out.getvalue()

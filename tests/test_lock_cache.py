@@ -150,3 +150,22 @@ def test_uv_keeps_its_cache_inside_envspecs(tmp_path: Path, index: IndexServer) 
     (root,) = cache.iterdir()
     assert (root / "uv").is_dir()
     assert any((root / "uv").iterdir())
+
+
+def test_pip_tools_keeps_its_caches_inside_envspecs_and_the_router_its_port(
+    tmp_path: Path, index: IndexServer
+) -> None:
+    """A cache path with a space (a macOS home) reaches pip-tools intact; both locks are the same bytes."""
+    spec = write_spec(tmp_path / "s.toml", [("local", index.url)], ["es-app[fast]"])
+    cache = tmp_path / "my cache"
+    first = lock(spec, tmp_path / "one.toml", cache)
+    assert first.returncode == 0, first.stderr
+    (root,) = cache.iterdir()
+    (tools,) = (root / "pip-tools").iterdir()  # one folder for the one router URL
+    port = (root / "router-port").read_text().strip()
+    assert port.isdigit()
+    second = lock(spec, tmp_path / "two.toml", cache)
+    assert second.returncode == 0, second.stderr
+    assert (tmp_path / "two.toml").read_bytes() == (tmp_path / "one.toml").read_bytes()
+    assert (root / "router-port").read_text().strip() == port  # the same URL: caches stay warm
+    assert [p.name for p in (root / "pip-tools").iterdir()] == [tools.name]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from packaging import tags
 from packaging.markers import Marker
@@ -23,8 +24,10 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from envspec.lock.simple import IndexFile
 from envspec.platforms import MARKER_ENVIRONMENTS, python_minor, python_tuple
+
+if TYPE_CHECKING:  # types only: emit and verify import this module without the index code
+    from envspec.lock.simple import IndexFile
 
 _MANYLINUX = [f"manylinux_2_{minor}" for minor in range(40, 4, -1)]
 _LEGACY_LINUX = {"x86_64": ["manylinux2014", "manylinux2010", "manylinux1"], "aarch64": ["manylinux2014"]}

@@ -35,7 +35,7 @@ from envspec.lock.model import (
 )
 from envspec.lock.plan import LockPlan, plan_lock, spec_hash
 from envspec.lock.resolvers import Pin, ResolutionError, Resolver, ResolveRequest, choose, trusted_hosts
-from envspec.lock.router import router_url, serve
+from envspec.lock.router import router_key, router_url, serve
 from envspec.lock.simple import IndexFile
 from envspec.lock.trust import UntrustedHashError, Verifier, cross_check
 
@@ -156,9 +156,22 @@ def _resolve(
     *,
     passthrough: bool,
     progress: Progress,
+    cache_root: Path | None,
 ) -> tuple[Pin, ...]:
     """One resolution behind the router; its errors, with the router's own reasons first."""
-    with serve(verifier, passthrough=passthrough) as server:
+    client = verifier.client
+    plan = client.plan
+    indexes = [
+        [client.url_of(m) for m in plan.mirrors],
+        {name: client.url_of(index) for name, index in sorted(plan.scoped.items())},
+        plan.exclude_newer,
+    ]
+    with serve(
+        verifier,
+        passthrough=passthrough,
+        port_file=cache_root / "router-port" if cache_root is not None else None,
+        key=router_key(indexes, passthrough=passthrough),
+    ) as server:
         progress(f"resolving {len(request.requirements)} requirements with {backend.name}")
         try:
             return backend.resolve(dataclasses.replace(request, index_url=router_url(server)), work)
@@ -205,7 +218,7 @@ def build_lock(
         upgrade=options.upgrade,
         upgrade_packages=options.upgrade_packages,
         trusted_hosts=trusted,
-        cache_dir=root / "uv" if root is not None else None,
+        cache_dir=root,
     )
     backend = choose(options.resolver, request)
     version = backend.version()
@@ -213,7 +226,15 @@ def build_lock(
         with tempfile.TemporaryDirectory(prefix="envspec-lock-") as work:
             verifier = Verifier(client, Path(work))
             try:
-                pins = _resolve(backend, request, verifier, Path(work), passthrough=True, progress=progress)
+                pins = _resolve(
+                    backend,
+                    request,
+                    verifier,
+                    Path(work),
+                    passthrough=True,
+                    progress=progress,
+                    cache_root=root,
+                )
             except ResolutionError as exc:
                 if not exc.hash_mismatch:
                     raise
@@ -223,7 +244,15 @@ def build_lock(
                     "a mirror served a file whose hash differs from its page; resolving again with"
                     " every download checked"
                 )
-                pins = _resolve(backend, request, verifier, Path(work), passthrough=False, progress=progress)
+                pins = _resolve(
+                    backend,
+                    request,
+                    verifier,
+                    Path(work),
+                    passthrough=False,
+                    progress=progress,
+                    cache_root=root,
+                )
             progress(f"hashing the artifacts of {len(pins)} pins")
             packages = tuple(p for p in (_package(verifier, plan, pin) for pin in pins) if p is not None)
     finally:

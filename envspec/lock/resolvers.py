@@ -8,9 +8,11 @@ files only to hash them.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.metadata
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -60,7 +62,8 @@ class ResolveRequest:
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
     trusted_hosts: tuple[str, ...] = ()
-    cache_dir: Path | None = None  # a resolver cache of envspec's own that outlives this lock
+    # envspec's cache folder (each backend keeps its caches under it), or None for a cold lock
+    cache_dir: Path | None = None
 
 
 class Resolver(Protocol):
@@ -213,6 +216,13 @@ class PipTools:
         requirements, constraints, output = _write_inputs(request, workdir)
         if request.constraints:
             requirements.write_text(requirements.read_text() + f"-c {constraints.name}\n", encoding="utf-8")
+        # pip-tools' own cache of each release's dependencies is keyed by name and version only, so it
+        # gets a folder per index URL (the router's URL names the mirrors behind it). pip's HTTP cache
+        # stays off: on the benchmark's loopback graphs it made locks slower, not faster.
+        tools_cache = workdir / "cache"
+        if request.cache_dir is not None:
+            key = hashlib.sha256(request.index_url.encode()).hexdigest()[:16]
+            tools_cache = request.cache_dir / "pip-tools" / key
         pip_args = ["--no-cache-dir", "--retries", "0"]
         bundle = ca_bundle()
         if bundle:
@@ -237,9 +247,9 @@ class PipTools:
             "--output-file",
             output.name,
             "--pip-args",
-            " ".join(pip_args),
+            shlex.join(pip_args),  # pip-tools splits it with shlex: paths may hold spaces
             "--cache-dir",
-            str(workdir / "cache"),
+            str(tools_cache),
         ]
         if request.prereleases:
             command.append("--pre")
@@ -292,7 +302,7 @@ class Uv:
             "--python-version",
             request.python,
             "--cache-dir",
-            str(request.cache_dir or workdir / "cache"),
+            str(request.cache_dir / "uv" if request.cache_dir else workdir / "cache"),
         ]
         if len(request.platforms) > 1:
             command.append("--universal")

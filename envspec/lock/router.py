@@ -14,18 +14,21 @@ own index strategy is, a dead mirror fails over, and envspec learns which index 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import html
 import http.server
 import json
 import shutil
 import threading
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 from packaging.utils import NormalizedName, canonicalize_name
 
-from envspec.errors import EnvspecError
+from envspec.errors import EnvspecError, UsageError
+from envspec.fsio import write_atomic
 from envspec.lock.index import MirrorError
 from envspec.lock.simple import SIMPLE_JSON, IndexFile
 from envspec.lock.trust import Verifier
@@ -90,11 +93,36 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
+    def _send_page(self, body: str | bytes, content_type: str) -> None:
+        """A project page the resolver may keep, asking again each time (``max-age=0``) with its ETag.
+
+        The ETag is the digest of the bytes sent, so the router answers 304 only when the resolver
+        holds exactly this page: a page another spec's mirrors gave under the same URL never passes.
+        """
+        data = body.encode("utf-8") if isinstance(body, str) else body
+        etag = '"' + hashlib.blake2b(data, digest_size=16).hexdigest() + '"'
+        unchanged = etag in (self.headers.get("If-None-Match") or "")
+        self.send_response(304 if unchanged else 200)
+        self.send_header("ETag", etag)
+        self.send_header("Cache-Control", "max-age=0, must-revalidate")
+        if unchanged:
+            self.end_headers()
+            return
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
     def do_HEAD(self) -> None:
         self.do_GET()
 
     def do_GET(self) -> None:
         parts = [unquote(p) for p in self.path.split("?", 1)[0].split("/") if p]
+        if not parts or parts[0] != self.server.key:
+            self._send(404, "not found\n", "text/plain")
+            return
+        parts = parts[1:]
         if parts == ["simple"]:
             self._send(200, "<!DOCTYPE html><html><body></body></html>\n")
             return
@@ -114,16 +142,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(404, f"{project} is on none of the indexes\n", "text/plain")
             return
         host, port = self.server.server_address[:2]
-        files_url = f"http://{host!s}:{port}/files/{quote(project)}/"
+        files_url = f"http://{host!s}:{port}/{self.server.key}/files/{quote(project)}/"
         accepts_json = SIMPLE_JSON in (self.headers.get("Accept") or "")
         if self.server.passthrough and page.raw is not None and accepts_json:
             # the index's own bytes: absolute links, nothing filtered; the resolver reads files from
             # upstream itself, and envspec judges the pinned files' hashes after the resolution
-            self._send(200, page.raw.body, page.raw.content_type)
+            self._send_page(page.raw.body, page.raw.content_type)
         elif page.entries is not None and accepts_json:
-            self._send(200, render_json(project, page.entries, files_url), SIMPLE_JSON)
+            self._send_page(render_json(project, page.entries, files_url), SIMPLE_JSON)
         else:
-            self._send(200, render_page(project, page.files, files_url))
+            self._send_page(render_page(project, page.files, files_url), "text/html; charset=utf-8")
 
     def _fail(self, exc: EnvspecError) -> None:
         with self.server.lock:
@@ -190,18 +218,55 @@ class _RouterServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # uv opens dozens of connections at once; the default backlog of 5 drops them
 
-    def __init__(self, verifier: Verifier, *, passthrough: bool) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, verifier: Verifier, *, passthrough: bool, port: int, key: str) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.passthrough = passthrough
+        self.key = key
         self.verifier = verifier
         self.client = verifier.client
         self.lock = threading.Lock()
         self.errors: list[EnvspecError] = []  # why a page or file could not be served, in order
 
 
+def _bind(verifier: Verifier, *, passthrough: bool, port_file: Path | None, key: str) -> _RouterServer:
+    """The router on the port it had last time (so that the resolvers' caches, which are keyed by
+    the index URL, stay warm), or on any free port when that one is taken; the port is kept."""
+    wanted = 0
+    if port_file is not None:
+        with contextlib.suppress(OSError, ValueError):
+            wanted = int(port_file.read_text(encoding="ascii").strip() or 0)
+    try:
+        server = _RouterServer(verifier, passthrough=passthrough, port=wanted, key=key)
+    except OSError:
+        if not wanted:
+            raise
+        server = _RouterServer(verifier, passthrough=passthrough, port=0, key=key)
+    bound = int(server.server_address[1])
+    if port_file is not None and bound != wanted:
+        with contextlib.suppress(UsageError):  # a cache that cannot be written is only slower
+            write_atomic(port_file, f"{bound}\n".encode("ascii"))
+    return server
+
+
+def router_key(plan_indexes: object, *, passthrough: bool) -> str:
+    """The first segment of the router's URLs: a digest of where its pages come from.
+
+    The port is reused from one lock to the next, so a resolver's cache may hold pages from an
+    earlier lock under the same URL; a different set of mirrors, scoping or cut-off gives a
+    different URL, and so never an earlier lock's pages.
+    """
+    text = json.dumps([plan_indexes, passthrough], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 @contextlib.contextmanager
-def serve(verifier: Verifier, *, passthrough: bool = False) -> Iterator[_RouterServer]:
-    """Run the router for the duration of a resolution; its URL is ``http://127.0.0.1:PORT/simple/``.
+def serve(
+    verifier: Verifier, *, passthrough: bool = False, port_file: Path | None = None, key: str = "index"
+) -> Iterator[_RouterServer]:
+    """Run the router for the duration of a resolution; its URL is ``http://127.0.0.1:PORT/KEY/simple/``.
+
+    ``port_file`` keeps the port from one lock to the next (see :func:`_bind`), and ``key`` (see
+    :func:`router_key`) names the mirrors behind it.
 
     With ``passthrough``, a JSON page that one index serves whole (nothing cut by ``exclude_newer``,
     absolute links) goes to the resolver byte for byte, links to upstream included: the router then
@@ -210,7 +275,7 @@ def serve(verifier: Verifier, *, passthrough: bool = False) -> Iterator[_RouterS
     again without ``passthrough``: every link then points back at the router, where each download is
     checked and a lying mirror is failed over.
     """
-    server = _RouterServer(verifier, passthrough=passthrough)
+    server = _bind(verifier, passthrough=passthrough, port_file=port_file, key=key)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
@@ -223,4 +288,4 @@ def serve(verifier: Verifier, *, passthrough: bool = False) -> Iterator[_RouterS
 
 def router_url(server: _RouterServer) -> str:
     host, port = server.server_address[:2]
-    return f"http://{host!s}:{port}/simple/"
+    return f"http://{host!s}:{port}/{server.key}/simple/"
