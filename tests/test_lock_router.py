@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from envspec.lock.router import render_page
+import socket
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from envspec.lock.router import _bind, render_page
 from envspec.lock.simple import IndexFile, parse_simple_html
+from envspec.lock.trust import Verifier
 
 
 def test_rendered_page_parses_back_to_the_same_files() -> None:
@@ -30,3 +38,33 @@ def test_rendered_page_parses_back_to_the_same_files() -> None:
     assert a.metadata_hash == ("sha256", "ef" * 32)
     assert a.yanked
     assert not back[1].yanked
+
+
+def _bound(port_file: Path) -> int:
+    """Bind the router as a lock does (the verifier is never used before a request) and let it go."""
+    unused = cast(Verifier, SimpleNamespace(client=None))
+    server = _bind(unused, passthrough=True, port_file=port_file, key="k")
+    port = int(server.server_address[1])
+    server.server_close()
+    return port
+
+
+@pytest.mark.parametrize("content", [b"", b"abc", b"99999", b"0", b"-5", b"80", b"\xff\xfe", b"1e3"])
+def test_a_damaged_port_file_gives_a_free_port_and_is_rewritten(tmp_path: Path, content: bytes) -> None:
+    port_file = tmp_path / "router-port"
+    port_file.write_bytes(content)
+    port = _bound(port_file)
+    assert 1024 <= port <= 65535
+    assert port_file.read_text(encoding="ascii") == f"{port}\n"
+
+
+def test_the_router_takes_its_port_again_or_another_when_it_is_held(tmp_path: Path) -> None:
+    port_file = tmp_path / "router-port"
+    port = _bound(port_file)
+    assert _bound(port_file) == port  # the resolvers' caches, keyed by URL, stay valid
+    with socket.socket() as holder:  # another program on that port: any free one, remembered
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        other = _bound(port_file)
+    assert other != port
+    assert port_file.read_text(encoding="ascii") == f"{other}\n"

@@ -235,6 +235,8 @@ def _bind(verifier: Verifier, *, passthrough: bool, port_file: Path | None, key:
     if port_file is not None:
         with contextlib.suppress(OSError, ValueError):
             wanted = int(port_file.read_text(encoding="ascii").strip() or 0)
+        if not 1024 <= wanted <= 65535:  # a damaged or hand-edited file: any free port
+            wanted = 0
     try:
         server = _RouterServer(verifier, passthrough=passthrough, port=wanted, key=key)
     except OSError:
