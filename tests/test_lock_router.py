@@ -9,7 +9,8 @@ from typing import cast
 
 import pytest
 
-from envspec.lock.router import _bind, render_page
+from envspec.lock.index import IndexClient
+from envspec.lock.router import _bind, render_page, router_key
 from envspec.lock.simple import IndexFile, parse_simple_html
 from envspec.lock.trust import Verifier
 
@@ -68,3 +69,28 @@ def test_the_router_takes_its_port_again_or_another_when_it_is_held(tmp_path: Pa
         other = _bound(port_file)
     assert other != port
     assert port_file.read_text(encoding="ascii") == f"{other}\n"
+
+
+def _client(*urls: str, scoped: dict[str, str] | None = None, cutoff: str | None = None) -> IndexClient:
+    """What router_key reads of a client: its plan's indexes and their URLs."""
+    plan = SimpleNamespace(
+        mirrors=[SimpleNamespace(url=u) for u in urls],
+        scoped={k: SimpleNamespace(url=v) for k, v in (scoped or {}).items()},
+        exclude_newer=cutoff,
+    )
+    return cast(IndexClient, SimpleNamespace(plan=plan, url_of=lambda index: index.url.rstrip("/") + "/"))
+
+
+def test_the_router_url_names_the_mirrors_behind_it() -> None:
+    """A resolver's cache keyed by the router's URL never gets another spec's pages."""
+    base = router_key(_client("http://a/simple"), passthrough=True)
+    assert router_key(_client("http://a/simple/"), passthrough=True) == base
+    others = [
+        router_key(_client("http://b/simple"), passthrough=True),
+        router_key(_client("http://a/simple", "http://b/simple"), passthrough=True),
+        router_key(_client("http://b/simple", "http://a/simple"), passthrough=True),
+        router_key(_client("http://a/simple", scoped={"torch": "http://t/"}), passthrough=True),
+        router_key(_client("http://a/simple", cutoff="2024-01-01T00:00:00Z"), passthrough=True),
+        router_key(_client("http://a/simple"), passthrough=False),
+    ]
+    assert len({base, *others}) == len(others) + 1

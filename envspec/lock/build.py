@@ -8,6 +8,7 @@ index gives no hash.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +36,7 @@ from envspec.lock.model import (
 )
 from envspec.lock.plan import LockPlan, plan_lock, spec_hash
 from envspec.lock.resolvers import Pin, ResolutionError, Resolver, ResolveRequest, choose, trusted_hosts
-from envspec.lock.router import router_key, router_url, serve
+from envspec.lock.router import router_url, serve
 from envspec.lock.simple import IndexFile
 from envspec.lock.trust import UntrustedHashError, Verifier, cross_check
 
@@ -159,19 +160,8 @@ def _resolve(
     cache_root: Path | None,
 ) -> tuple[Pin, ...]:
     """One resolution behind the router; its errors, with the router's own reasons first."""
-    client = verifier.client
-    plan = client.plan
-    indexes = [
-        [client.url_of(m) for m in plan.mirrors],
-        {name: client.url_of(index) for name, index in sorted(plan.scoped.items())},
-        plan.exclude_newer,
-    ]
-    with serve(
-        verifier,
-        passthrough=passthrough,
-        port_file=cache_root / "router-port" if cache_root is not None else None,
-        key=router_key(indexes, passthrough=passthrough),
-    ) as server:
+    port_file = cache_root / "router-port" if cache_root is not None else None
+    with serve(verifier, passthrough=passthrough, port_file=port_file) as server:
         progress(f"resolving {len(request.requirements)} requirements with {backend.name}")
         try:
             return backend.resolve(dataclasses.replace(request, index_url=router_url(server)), work)
@@ -225,16 +215,11 @@ def build_lock(
     try:
         with tempfile.TemporaryDirectory(prefix="envspec-lock-") as work:
             verifier = Verifier(client, Path(work))
+            resolve = functools.partial(
+                _resolve, backend, request, verifier, Path(work), progress=progress, cache_root=root
+            )
             try:
-                pins = _resolve(
-                    backend,
-                    request,
-                    verifier,
-                    Path(work),
-                    passthrough=True,
-                    progress=progress,
-                    cache_root=root,
-                )
+                pins = resolve(passthrough=True)
             except ResolutionError as exc:
                 if not exc.hash_mismatch:
                     raise
@@ -244,15 +229,7 @@ def build_lock(
                     "a mirror served a file whose hash differs from its page; resolving again with"
                     " every download checked"
                 )
-                pins = _resolve(
-                    backend,
-                    request,
-                    verifier,
-                    Path(work),
-                    passthrough=False,
-                    progress=progress,
-                    cache_root=root,
-                )
+                pins = resolve(passthrough=False)
             progress(f"hashing the artifacts of {len(pins)} pins")
             packages = tuple(p for p in (_package(verifier, plan, pin) for pin in pins) if p is not None)
     finally:

@@ -29,7 +29,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from envspec.errors import EnvspecError, UsageError
 from envspec.fsio import write_atomic
-from envspec.lock.index import MirrorError
+from envspec.lock.index import IndexClient, MirrorError
 from envspec.lock.simple import SIMPLE_JSON, IndexFile
 from envspec.lock.trust import Verifier
 
@@ -250,25 +250,31 @@ def _bind(verifier: Verifier, *, passthrough: bool, port_file: Path | None, key:
     return server
 
 
-def router_key(plan_indexes: object, *, passthrough: bool) -> str:
+def router_key(client: IndexClient, *, passthrough: bool) -> str:
     """The first segment of the router's URLs: a digest of where its pages come from.
 
     The port is reused from one lock to the next, so a resolver's cache may hold pages from an
-    earlier lock under the same URL; a different set of mirrors, scoping or cut-off gives a
-    different URL, and so never an earlier lock's pages.
+    earlier lock under the same URL; a different set of mirrors, scoping or cut-off (or the other
+    mode) gives a different URL, and so never an earlier lock's pages.
     """
-    text = json.dumps([plan_indexes, passthrough], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    plan = client.plan
+    sources = [
+        [client.url_of(m) for m in plan.mirrors],
+        {name: client.url_of(index) for name, index in sorted(plan.scoped.items())},
+        plan.exclude_newer,
+        passthrough,
+    ]
+    return hashlib.sha256(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @contextlib.contextmanager
 def serve(
-    verifier: Verifier, *, passthrough: bool = False, port_file: Path | None = None, key: str = "index"
+    verifier: Verifier, *, passthrough: bool = False, port_file: Path | None = None
 ) -> Iterator[_RouterServer]:
     """Run the router for the duration of a resolution; its URL is ``http://127.0.0.1:PORT/KEY/simple/``.
 
-    ``port_file`` keeps the port from one lock to the next (see :func:`_bind`), and ``key`` (see
-    :func:`router_key`) names the mirrors behind it.
+    ``port_file`` keeps the port from one lock to the next (see :func:`_bind`), and the URL's first
+    segment names the mirrors behind it (see :func:`router_key`).
 
     With ``passthrough``, a JSON page that one index serves whole (nothing cut by ``exclude_newer``,
     absolute links) goes to the resolver byte for byte, links to upstream included: the router then
@@ -277,6 +283,7 @@ def serve(
     again without ``passthrough``: every link then points back at the router, where each download is
     checked and a lying mirror is failed over.
     """
+    key = router_key(verifier.client, passthrough=passthrough)
     server = _bind(verifier, passthrough=passthrough, port_file=port_file, key=key)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
