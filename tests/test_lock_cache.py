@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from envspec.lock.diskcache import CachedPage, DiskCache
+from envspec.lock.diskcache import MAX_FRESH_SECONDS, CachedPage, DiskCache, fresh_for
 from tests.support.index import IndexServer, serve_index
 from tests.test_lock_build import write_spec
 
@@ -169,3 +169,55 @@ def test_pip_tools_keeps_its_caches_inside_envspecs_and_the_router_its_port(
     assert (tmp_path / "two.toml").read_bytes() == (tmp_path / "one.toml").read_bytes()
     assert (root / "router-port").read_text().strip() == port  # the same URL: caches stay warm
     assert [p.name for p in (root / "pip-tools").iterdir()] == [tools.name]
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "age", "seconds"),
+    [
+        ("max-age=600", None, 600.0),
+        ("public, max-age=600", "100", 500.0),
+        ("max-age=600", "900", 0.0),
+        ("max-age=0, must-revalidate", None, 0.0),
+        ("no-cache, max-age=600", None, 0.0),
+        ("no-store", None, 0.0),
+        ("max-age=999999", None, MAX_FRESH_SECONDS),
+        ("max-age=nan", None, 0.0),
+        ("max-age=ten", None, 0.0),
+        ("max-age=1, max-age=600", None, 0.0),
+        (None, None, 0.0),
+    ],
+)
+def test_a_page_is_fresh_for_what_its_index_says_and_no_longer(
+    cache_control: str | None, age: str | None, seconds: float
+) -> None:
+    headers = {k: v for k, v in (("Cache-Control", cache_control), ("Age", age)) if v is not None}
+    assert fresh_for(headers) == seconds
+
+
+def test_a_fresh_page_is_not_asked_for_again_until_it_expires(tmp_path: Path) -> None:
+    disk = DiskCache(tmp_path)
+    page = CachedPage(b"{}", "application/json", "http://x/simple/a/", fresh_until=1000.0)
+    disk.store_page("http://x/simple/a/", "json", page)
+    kept = disk.page("http://x/simple/a/", "json")
+    assert kept == page
+    assert kept.is_fresh(999.0)
+    assert not kept.is_fresh(1000.0)
+    assert not kept.is_fresh(1000.0 - MAX_FRESH_SECONDS - 1)  # a clock set back: ask again
+
+
+def test_an_index_max_age_spares_the_warm_lock_its_page_requests(tmp_path: Path, index: IndexServer) -> None:
+    """As pip and uv do: while the index says a page is fresh, it is not asked for again."""
+    index.set_page_cache_control("max-age=600")
+    spec = write_spec(tmp_path / "s.toml", [("local", index.url)], ["es-app[fast]"])
+    cache = tmp_path / "cache"
+    assert lock(spec, tmp_path / "cold.toml", cache).returncode == 0
+    index.clear_requests()
+    warm = lock(spec, tmp_path / "warm.toml", cache)
+    assert warm.returncode == 0, warm.stderr
+    assert (tmp_path / "warm.toml").read_bytes() == (tmp_path / "cold.toml").read_bytes()
+    asked = [r.path for r in index.records if r.path.startswith("/simple/")]
+    assert asked == [], "fresh pages came from the cache"
+    index.clear_requests()
+    cold = lock(spec, tmp_path / "again.toml", cache, "--no-cache")
+    assert cold.returncode == 0, cold.stderr
+    assert [r for r in index.records if r.path.startswith("/simple/")], "--no-cache asks the index"

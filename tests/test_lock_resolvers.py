@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,14 +52,18 @@ def test_summary_keeps_the_conflict_lines() -> None:
     assert len(summary.splitlines()) <= 12
 
 
-def test_auto_picks_pip_tools_for_the_host_and_uv_elsewhere() -> None:
+def test_auto_picks_uv_and_pip_tools_only_without_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     host = f"{sys.version_info.major}.{sys.version_info.minor}"
     platform = host_platform()
     if platform is None:
         pytest.skip("this machine's platform is not one envspec locks for")
-    assert choose("auto", request(host, (platform,))).name == "pip-tools"
+    assert choose("auto", request(host, (platform,))).name == "uv"
     assert choose("auto", request("3.10" if host != "3.10" else "3.12", (platform,))).name == "uv"
     assert choose("auto", request(host, (platform, "macos-arm64"))).name == "uv"
+    monkeypatch.setattr("envspec.lock.resolvers.tool_path", lambda _name: None)  # no uv anywhere
+    assert choose("auto", request(host, (platform,))).name == "pip-tools"
+    with pytest.raises(ResolutionError, match="uv is not installed"):
+        choose("auto", request(host, (platform, "macos-arm64"))).resolve(request(host, (platform,)), tmp_path)
     with pytest.raises(ResolutionError, match="pip-tools locks only for"):
         choose("pip-tools", request(host, ("macos-arm64",)))
     assert PipTools().unsupported(request(host, (platform,))) is None

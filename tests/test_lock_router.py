@@ -8,11 +8,18 @@ from types import SimpleNamespace
 from typing import cast
 
 import pytest
+import requests
 
+from envspec.compat import Compat
+from envspec.load import load_spec
+from envspec.lock.diskcache import DiskCache
 from envspec.lock.index import IndexClient
-from envspec.lock.router import _bind, render_page, router_key
-from envspec.lock.simple import IndexFile, parse_simple_html
+from envspec.lock.plan import plan_lock
+from envspec.lock.router import _bind, render_page, router_key, router_url, serve
+from envspec.lock.simple import SIMPLE_JSON, IndexFile, parse_simple_html
 from envspec.lock.trust import Verifier
+from tests.support.index import IndexServer
+from tests.test_lock_build import write_spec
 
 
 def test_rendered_page_parses_back_to_the_same_files() -> None:
@@ -94,3 +101,41 @@ def test_the_router_url_names_the_mirrors_behind_it() -> None:
         router_key(_client("http://a/simple"), passthrough=False),
     ]
     assert len({base, *others}) == len(others) + 1
+
+
+def test_a_resolver_hanging_up_is_not_reported_but_a_bug_is(capsys: pytest.CaptureFixture[str]) -> None:
+    server = _bind(cast(Verifier, SimpleNamespace(client=None)), passthrough=True, port_file=None, key="k")
+    try:
+        for failure, reported in ((ConnectionResetError(104, "reset"), False), (KeyError("bug"), True)):
+            try:
+                raise failure
+            except Exception:
+                server.handle_error(None, ("127.0.0.1", 1))
+            assert ("Traceback" in capsys.readouterr().err) is reported
+    finally:
+        server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("upstream", "fresh"), [("max-age=600", True), ("max-age=0, must-revalidate", False)]
+)
+def test_a_passed_on_page_keeps_what_is_left_of_its_index_max_age(
+    tmp_path: Path, index: IndexServer, compat: Compat, upstream: str, fresh: bool
+) -> None:
+    index.set_page_cache_control(upstream)
+    spec = write_spec(tmp_path / "s.toml", [("local", index.url)], ["es-util"])
+    plan = plan_lock(load_spec(spec).spec, compat)
+    client = IndexClient(plan, lambda: index.url, DiskCache(tmp_path / "cache"))
+    try:
+        with serve(Verifier(client, tmp_path), passthrough=True) as server:
+            url = router_url(server) + "es-util/"
+            first = requests.get(url, headers={"Accept": SIMPLE_JSON}, timeout=5)
+            again = requests.get(
+                url, headers={"Accept": SIMPLE_JSON, "If-None-Match": first.headers["ETag"]}, timeout=5
+            )
+    finally:
+        client.close()
+    assert first.status_code == 200
+    max_age = int(first.headers["Cache-Control"].split(",")[0].removeprefix("max-age="))
+    assert (550 <= max_age <= 600) if fresh else max_age == 0
+    assert again.status_code == 304  # the same bytes: the resolver keeps its copy

@@ -21,7 +21,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 import requests
 from packaging.utils import NormalizedName, canonicalize_name
 
-from envspec.lock.diskcache import CachedPage, DiskCache
+from envspec.lock.diskcache import CachedPage, DiskCache, fresh_for
 from envspec.lock.net import MirrorError, http_session, reason_of
 from envspec.lock.pages import ProjectPage
 from envspec.lock.plan import IndexRef, LockPlan
@@ -155,22 +155,31 @@ class IndexClient:
         return page
 
     def _fetch_page(self, page_url: str) -> CachedPage:
-        """A page's bytes: from the index, or from the disk cache when the index says it is unchanged."""
+        """A page's bytes: from the disk cache while the index's ``max-age`` says it is fresh, or when
+        the index says it is unchanged; else from the index."""
         cached = self.cache.page(page_url, ACCEPT) if self.cache is not None else None
+        if cached is not None and cached.is_fresh(time.time()):
+            return cached
         response = self._get(page_url, accept=ACCEPT, headers=cached.validators() if cached else None)
         with response:
+            lifetime = fresh_for(response.headers)
+            fresh_until = time.time() + lifetime if lifetime else None
             if response.status_code == 304 and cached is not None:
-                return cached
-            fresh = CachedPage(
-                response.content,
-                response.headers.get("Content-Type", ""),
-                response.url or page_url,
-                response.headers.get("ETag"),
-                response.headers.get("Last-Modified"),
-            )
+                if fresh_until is None and cached.fresh_until is None:
+                    return cached  # nothing new to keep
+                page = dataclasses.replace(cached, fresh_until=fresh_until)
+            else:
+                page = CachedPage(
+                    response.content,
+                    response.headers.get("Content-Type", ""),
+                    response.url or page_url,
+                    response.headers.get("ETag"),
+                    response.headers.get("Last-Modified"),
+                    fresh_until,
+                )
         if self.cache is not None:
-            self.cache.store_page(page_url, ACCEPT, fresh)
-        return fresh
+            self.cache.store_page(page_url, ACCEPT, page)
+        return page
 
     def _parse(self, name: NormalizedName, index: IndexRef, base: str, raw: CachedPage) -> ProjectPage:
         """A page as a :class:`ProjectPage`, cut at ``[lock] exclude_newer``: JSON entries stay as sent."""

@@ -325,11 +325,19 @@ BACKENDS: dict[str, Resolver] = {"pip-tools": PipTools(), "uv": Uv()}
 
 
 def choose(name: str, request: ResolveRequest) -> Resolver:
-    """``auto`` picks pip-tools where it gives a correct lock (the host's Python and platform), else uv."""
+    """``auto`` picks uv when it is installed (it is a dependency of envspec), else pip-tools where it
+    gives a correct lock (the host's Python and platform).
+
+    uv reads a wheel's metadata with byte ranges where an index publishes no PEP 658 file; pip
+    downloads the whole wheel. Locking ``specs/dev.toml`` (torch 2.1.2 with CUDA 12.1) took uv 4 s,
+    and pip-compile 18 s and 5.7 GB of wheels read, every time, for the same pins.
+    """
     if name == "auto":
+        if BACKENDS["uv"].unsupported(request) is None:
+            return BACKENDS["uv"]
         if BACKENDS["pip-tools"].unsupported(request) is None:
             return BACKENDS["pip-tools"]
-        return BACKENDS["uv"]
+        return BACKENDS["uv"]  # and its error says uv is not installed
     backend = BACKENDS[name]
     reason = backend.unsupported(request)
     if reason is not None:

@@ -19,7 +19,9 @@ import html
 import http.server
 import json
 import shutil
+import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -93,8 +95,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(data)
 
-    def _send_page(self, body: str | bytes, content_type: str) -> None:
-        """A project page the resolver may keep, asking again each time (``max-age=0``) with its ETag.
+    def _send_page(self, body: str | bytes, content_type: str, max_age: int = 0) -> None:
+        """A project page the resolver may keep: for ``max_age`` seconds (what is left of the index's
+        own ``max-age`` for a page passed on unchanged), then asking again with its ETag.
 
         The ETag is the digest of the bytes sent, so the router answers 304 only when the resolver
         holds exactly this page: a page another spec's mirrors gave under the same URL never passes.
@@ -104,7 +107,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         unchanged = etag in (self.headers.get("If-None-Match") or "")
         self.send_response(304 if unchanged else 200)
         self.send_header("ETag", etag)
-        self.send_header("Cache-Control", "max-age=0, must-revalidate")
+        self.send_header("Cache-Control", f"max-age={max_age}, must-revalidate")
         if unchanged:
             self.end_headers()
             return
@@ -147,7 +150,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.server.passthrough and page.raw is not None and accepts_json:
             # the index's own bytes: absolute links, nothing filtered; the resolver reads files from
             # upstream itself, and envspec judges the pinned files' hashes after the resolution
-            self._send_page(page.raw.body, page.raw.content_type)
+            left = (page.raw.fresh_until or 0) - time.time()
+            max_age = int(left) if page.raw.is_fresh(time.time()) else 0
+            self._send_page(page.raw.body, page.raw.content_type, max_age)
         elif page.entries is not None and accepts_json:
             self._send_page(render_json(project, page.entries, files_url), SIMPLE_JSON)
         else:
@@ -226,6 +231,13 @@ class _RouterServer(http.server.ThreadingHTTPServer):
         self.client = verifier.client
         self.lock = threading.Lock()
         self.errors: list[EnvspecError] = []  # why a page or file could not be served, in order
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A resolver that hangs up (uv stops at the first 502 and resets its other connections) is
+        no error of the router's: say nothing. Anything else is a bug, reported as socketserver does."""
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _bind(verifier: Verifier, *, passthrough: bool, port_file: Path | None, key: str) -> _RouterServer:

@@ -253,6 +253,7 @@ class _Server(ThreadingHTTPServer):
         self.json = json
         self.metadata = metadata
         self.hashes = hashes
+        self.page_cache_control = "max-age=0, must-revalidate"  # what project pages say of caching
         self.status = status
         self.hang_seconds = hang_seconds
         self.release = threading.Event()
@@ -464,7 +465,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _page(self, body: bytes, content_type: str, *, head: bool) -> None:
         """A page with an ``ETag``; a conditional request naming it gets 304 and no body."""
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-        headers = {"Vary": "Accept", "Cache-Control": "max-age=0, must-revalidate", "ETag": etag}
+        headers = {"Vary": "Accept", "Cache-Control": self.server.page_cache_control, "ETag": etag}
         if self.headers.get("If-None-Match") == etag:
             self.send_response(HTTPStatus.NOT_MODIFIED)
             for key, value in headers.items():
@@ -574,6 +575,11 @@ class IndexServer:
     def requested_files(self) -> list[str]:
         """The file names asked for under ``/files/`` (``.metadata`` requests included)."""
         return [p.removeprefix("/files/") for p in self.requests if p.startswith("/files/")]
+
+    def set_page_cache_control(self, value: str) -> None:
+        """The ``Cache-Control`` header of project pages from now on (default: revalidate every time)."""
+        if self._server is not None:
+            self._server.page_cache_control = value
 
     def clear_requests(self) -> None:
         if self._server is not None:
