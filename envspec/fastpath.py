@@ -11,6 +11,7 @@ to the typer commands (:mod:`envspec.commands`), which share the code and the pr
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import sys
@@ -18,10 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO, cast
 
-from envspec.cache import cache_dir
+from envspec.cache import cache_dir, cached_spec_hash, store_spec_hash
 from envspec.console import report_fresh, show_report
 from envspec.errors import ExitCode
-from envspec.lock.state import cached_freshness, default_lock_path
+from envspec.lock.state import cached_freshness, default_lock_path, spec_hash_key
 from envspec.lockcmd import RESOLVERS, LockRequest, run_lock
 
 SPEC_READ_LIMIT = 1024 * 1024  # as envspec.load.MAX_SPEC_BYTES; a larger file takes the full path
@@ -30,16 +31,53 @@ _LOCK_OPTIONS = {"-o": "output", "--output": "output", "--resolver": "resolver",
 _EMIT_OPTIONS = {"--lock": "lock", "--target": "target", "-t": "target", "-o": "output", "--output": "output"}
 
 
-def validate_specs(specs: Sequence[Path], *, strict: bool, as_json: bool) -> ExitCode:
-    """``envspec validate``: check each spec, print one report, and say whether all are valid."""
-    from envspec.compat import load_compat
-    from envspec.lint import LintContext
-    from envspec.report import report_json
-    from envspec.validate import validate_file
+def _clean_key(data: bytes) -> str | None:
+    """The cache key saying "these spec bytes validated with no diagnostic, on this many cores".
 
-    compat = load_compat()
-    ctx = LintContext(cores=os.cpu_count())
-    reports = [validate_file(path, compat, ctx, strict=strict) for path in specs]
+    The same digest as the spec-hash cache (envspec's code and data, the libraries' stamp, the bytes),
+    over bytes no spec can hold (a NUL), so the two kinds of entry never meet. Cores count because one
+    lint rule compares thread settings with them.
+    """
+    return spec_hash_key(f"envspec clean report\0cores={os.cpu_count()}\0".encode() + data)
+
+
+def _clean_value(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def validate_specs(specs: Sequence[Path], *, strict: bool, as_json: bool) -> ExitCode:
+    """``envspec validate``: check each spec, print one report, and say whether all are valid.
+
+    A spec whose exact bytes this envspec found clean before (no error, no warning: ``--strict``
+    changes nothing then) is answered from the cache, without pydantic; any other runs in full, as
+    ruff and mypy cache their clean files.
+    """
+    from envspec.report import Report, report_json
+
+    cache = cache_dir(None)
+    found = [_spec_bytes(path) if cache is not None else None for path in specs]
+    keys = [_clean_key(data) if data is not None else None for data in found]
+    if cache is not None and all(
+        data is not None and key is not None and cached_spec_hash(cache, key) == _clean_value(data)
+        for data, key in zip(found, keys, strict=True)
+    ):
+        reports = [Report(str(path), (), None) for path in specs]
+    else:
+        from envspec.compat import load_compat
+        from envspec.lint import LintContext
+        from envspec.load import read_spec_file
+        from envspec.validate import validate_bytes
+
+        compat = load_compat()
+        ctx = LintContext(cores=os.cpu_count())
+        reports = []
+        for path in specs:
+            data = read_spec_file(path)
+            report = validate_bytes(data, str(path), compat, ctx, strict=strict)
+            key = _clean_key(data) if cache is not None else None
+            if cache is not None and key is not None and not report.diagnostics:
+                store_spec_hash(cache, key, _clean_value(data))
+            reports.append(report)
     if as_json:
         sys.stdout.write(report_json(reports))
     else:

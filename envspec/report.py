@@ -1,15 +1,41 @@
-"""Render validation reports for people (rich text) and for machines (JSON). Pure: text in, text out."""
+"""Validation reports: the value (one per file), rendered for people (rich text) and for machines
+(JSON). Pure: text in, text out. Light to import: the fast ``validate`` path builds a clean report
+without loading pydantic."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envspec.errors import Diagnostic, Severity
-from envspec.validate import Report
+
+if TYPE_CHECKING:
+    from envspec.load import LoadedSpec
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "bold yellow"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Report:
+    """What validation found in one file; ``loaded`` is None when the file did not parse."""
+
+    file: str
+    diagnostics: tuple[Diagnostic, ...]
+    loaded: LoadedSpec | None
+
+    @property
+    def errors(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity is Severity.ERROR)
+
+    @property
+    def warnings(self) -> int:
+        return sum(1 for d in self.diagnostics if d.severity is Severity.WARNING)
+
+    @property
+    def ok(self) -> bool:
+        return self.errors == 0
 
 
 Styler = Callable[[str, str | None], str]

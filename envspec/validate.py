@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from envspec.checks import check
 from envspec.compat import Compat
 from envspec.errors import Diagnostic, Severity, SpecError
 from envspec.lint import LintContext, lint
-from envspec.load import LoadedSpec, parse_spec, read_spec_file
+from envspec.load import parse_spec, read_spec_file
+from envspec.report import Report
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Report:
-    """What validation found in one file; ``loaded`` is None when the file did not parse."""
-
-    file: str
-    diagnostics: tuple[Diagnostic, ...]
-    loaded: LoadedSpec | None
-
-    @property
-    def errors(self) -> int:
-        return sum(1 for d in self.diagnostics if d.severity is Severity.ERROR)
-
-    @property
-    def warnings(self) -> int:
-        return sum(1 for d in self.diagnostics if d.severity is Severity.WARNING)
-
-    @property
-    def ok(self) -> bool:
-        return self.errors == 0
+__all__ = ["Report", "validate_bytes", "validate_file"]
 
 
 def _sorted(diagnostics: tuple[Diagnostic, ...]) -> tuple[Diagnostic, ...]:

@@ -377,6 +377,45 @@ def test_validate_prints_what_the_typer_command_prints(tmp_path: Path, flags: li
     assert "typer" not in imported_by(["validate", "valid.toml"], tmp_path, tmp_path / "cache")[1]
 
 
+@pytest.mark.parametrize("flags", [[], ["--json"], ["--strict"]])
+def test_a_clean_spec_validated_before_is_answered_from_the_cache_alike(
+    tmp_path: Path, flags: list[str]
+) -> None:
+    (tmp_path / "valid.toml").write_text(VALID)
+    (tmp_path / "warned.toml").write_text(WARNED)
+    cache = tmp_path / "cache"
+    for chosen in (["valid.toml"], ["warned.toml"], ["valid.toml", "warned.toml"]):
+        uncached = envspec("validate", *flags, *chosen, cwd=tmp_path)
+        first = envspec("validate", *flags, *chosen, cwd=tmp_path, cache=cache)  # stores the clean ones
+        again = envspec("validate", *flags, *chosen, cwd=tmp_path, cache=cache)
+        for run in (first, again):
+            assert (run.returncode, run.stdout, run.stderr) == (
+                uncached.returncode,
+                uncached.stdout,
+                uncached.stderr,
+            )
+    # a clean spec seen before: no pydantic; one with a warning is checked in full every time
+    assert imported_by(["validate", "valid.toml", *flags], tmp_path, cache)[1] == []
+    assert "pydantic" in imported_by(["validate", "warned.toml", *flags], tmp_path, cache)[1]
+    assert "pydantic" in imported_by(["validate", "valid.toml", "warned.toml"], tmp_path, cache)[1]
+
+
+def test_an_edited_or_planted_clean_entry_is_checked_in_full(tmp_path: Path) -> None:
+    spec = tmp_path / "valid.toml"
+    spec.write_text(VALID)
+    cache = tmp_path / "cache"
+    assert envspec("validate", "valid.toml", cwd=tmp_path, cache=cache).returncode == 0
+    assert imported_by(["validate", "valid.toml"], tmp_path, cache)[1] == []
+    spec.write_text(BROKEN)  # new bytes: a miss, and the errors are reported
+    broken = envspec("validate", "valid.toml", cwd=tmp_path, cache=cache)
+    assert broken.returncode == 2
+    assert "drivr" in broken.stdout
+    for entry in (cache / "v1" / "spec-hash").iterdir():  # an entry that vouches for other bytes
+        entry.write_text("sha256:" + "0" * 64 + "\n")
+    spec.write_text(VALID)
+    assert "pydantic" in imported_by(["validate", "valid.toml"], tmp_path, cache)[1]
+
+
 @pytest.mark.parametrize(
     "message",
     [
