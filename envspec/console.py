@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, TextIO
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from envspec.validate import Report
+    from envspec.report import Report
 
 # Text that rich prints unchanged: printable ASCII only (rich drops some control characters and
 # expands tabs), no markup brackets or backslash, and no emoji code (``:name:``, no space inside).

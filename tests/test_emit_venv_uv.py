@@ -23,7 +23,7 @@ from types import ModuleType
 import packaging.tags
 import pytest
 
-from tests.support.index import IndexServer, serve_index
+from tests.support.index import IndexServer, serve_faulty, serve_index
 from tests.support.isolation import isolated_env, uv_executable
 from tests.support.wheels import build_wheel
 from tests.test_emit_venv import STUB_TORCH, TRICKY
@@ -200,9 +200,14 @@ def test_uv_and_pip_build_the_same_environment(tmp_path: Path, emitted: Path, uv
         prefix = tmp_path / installer
         result = bootstrap(emitted, env_with(uv_path), "--prefix", str(prefix), "--installer", installer)
         assert result.returncode == 0, result.stderr
-        said = "with uv 0." if installer == "uv" else "with pip\n"
-        assert f"installing 6 locked packages {said}" in result.stderr
-        assert any(line.startswith("envspec: [1/6] ") for line in result.stderr.splitlines()), result.stderr
+        fetched = any(line.startswith("envspec: [1/6] ") for line in result.stderr.splitlines())
+        if installer == "uv":  # straight from the lock: uv downloads and checks every file itself
+            assert "installing 6 locked packages with uv 0." in result.stderr
+            assert ", from the lock's URLs" in result.stderr
+            assert not fetched, result.stderr
+        else:  # the fetcher, file by file, then pip from those files
+            assert "installing 6 locked packages with pip\n" in result.stderr
+            assert fetched, result.stderr
         assert installer_of(prefix, "es-core") == installer
         has_pip = (next((prefix / "lib").glob("python3.*/site-packages")) / "pip").is_dir()
         assert has_pip == (installer == "pip")
@@ -416,3 +421,39 @@ def test_kills_under_uv_never_lose_the_environment(
     assert sorted(p.name for p in store.iterdir()) == [".lock", prefix.readlink().name]
     assert not any(p.name.startswith(".envspec") for p in tmp_path.iterdir())
     print(f"seed {seed}: {outcomes.count(False)} kills left the old env, {outcomes.count(True)} the new one")
+
+
+def test_uv_falls_back_to_the_fetcher_when_the_lock_url_serves_tampered_bytes(
+    tmp_path: Path, graph_root: Path, uv_path: list[str]
+) -> None:
+    """uv refuses the recorded file (its sha256 differs) and installs nothing; the fetcher then tries
+    the lock's other index, file by file, and the environment holds the honest bytes."""
+    with serve_index(graph_root) as second:
+        with serve_index(graph_root) as first:  # honest while locking, then gone
+            port = first.port
+            script = make_bootstrap(
+                tmp_path / "lock", [("first", first.url), ("second", second.url)], ["es-core==2.0"]
+            )
+        with serve_faulty("tamper-bytes", graph_root, port=port):
+            result = bootstrap(script, env_with(uv_path), "--prefix", str(tmp_path / "env"))
+    assert result.returncode == 0, result.stderr
+    assert "uv could not install straight from the lock" in result.stderr
+    assert "REFUSED" in result.stderr  # the fetcher tried the recorded URL first, and said why it lost
+    assert f"from 127.0.0.1:{second.port}" in result.stderr
+    assert installer_of(tmp_path / "env", "es-core") == "uv"
+    assert run_python(tmp_path / "env", "import es_core; print(hasattr(es_core, 'TAMPERED'))") == "False"
+    assert not list((tmp_path / "env").resolve().glob(".envspec*")), "the build folder was left behind"
+
+
+def test_with_mirror_flags_uv_installs_what_the_fetcher_fetched(
+    tmp_path: Path, graph_root: Path, uv_path: list[str]
+) -> None:
+    """--mirror means the recorded URLs may not answer: no time is spent on them twice."""
+    with serve_index(graph_root) as index:
+        script = make_bootstrap(tmp_path / "lock", [("m", index.url)], ["es-util"])
+        env = env_with(uv_path)
+        result = bootstrap(script, env, "--prefix", str(tmp_path / "env"), "--mirror", index.url)
+    assert result.returncode == 0, result.stderr
+    assert ", from the lock's URLs" not in result.stderr  # uv was not asked to download
+    assert "envspec: fetched " in result.stderr
+    assert installer_of(tmp_path / "env", "es-util") == "uv"

@@ -1084,47 +1084,73 @@ if [ -n "$work" ]; then
     envspec_requirements >"$scratch/requirements.txt"
     envspec_manifest >"$scratch/manifest.txt"
     envspec_fetch_py >"$scratch/fetch.py"
-    if [ "$installer" = uv ]; then
-        # uv installs from outside the venv, so it gets no pip (ensurepip takes seconds), and the
-        # fetcher runs on the interpreter itself while the venv is made beside it.
-        start_child "$python" -m venv --without-pip -- "$work"
-        venv_child=$!
-        fetch=("$python")
-    else
-        # the fetcher ranks wheel tags with the venv's own pip, the one that installs them
-        run_child "$python" -m venv -- "$work" || die "$python -m venv failed"
-        fetch=("$work/bin/python")
+    direct=0
+    if [ "$installer" = uv ] && [ -z "$offline" ] && [ "${#mirrors[@]}" = 0 ]; then
+        # uv first, straight from the lock (it picks this machine's wheels, downloads them natively
+        # and checks every sha256, installing nothing on a mismatch); anything it cannot do (a dead
+        # mirror, a tampered file, an older uv without PEP 751) falls back to the fetcher below,
+        # which fails over file by file.
+        envspec_lock_text >"$scratch/pylock.toml"
+        run_child "$python" -m venv --without-pip -- "$work" || die "$python -m venv failed"
+        timeout_s="${ENVSPEC_TIMEOUT%.*}"
+        say "installing $ENVSPEC_PACKAGE_COUNT locked packages with $installer_name, from the lock's URLs"
+        started=$SECONDS
+        direct_install=(env "UV_HTTP_TIMEOUT=$((${timeout_s:-0} > 0 ? timeout_s : 1))" "$uv" pip install
+            --no-config --python "$work/bin/python" --no-index --cache-dir "${cache:-$scratch/uv-cache}")
+        if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then direct_install+=(--only-binary :all:); fi
+        if run_child "${direct_install[@]}" -r "$scratch/pylock.toml" >"$scratch/install.log" 2>&1; then
+            direct=1
+            say "installed $ENVSPEC_PACKAGE_COUNT packages in $((SECONDS - started)) s"
+        else
+            say "uv could not install straight from the lock: $(grep -v '^ *$' "$scratch/install.log" | tail -n 1)"
+            say "fetching each file instead, with failover between the lock's indexes"
+            # a fresh venv for the fallback: nothing of the failed attempt stays
+            find "$work" -mindepth 1 -maxdepth 1 ! -name .envspec-build -exec rm -rf -- {} +
+        fi
     fi
-    fetch+=(-I "$scratch/fetch.py" --installer "$installer" --manifest "$scratch/manifest.txt"
-        --dest "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES" --jobs "$jobs")
-    if [ -n "$offline" ]; then
-        fetch+=(--offline "$offline")
-    else
-        for url in "${ENVSPEC_MIRRORS[@]}" "${ENVSPEC_EXTRA_INDEXES[@]}"; do fetch+=(--lock-index "$url"); done
-        for url in "${mirrors[@]}"; do fetch+=(--mirror "$url"); done
-    fi
-    run_child "${fetch[@]}" || die "the locked files could not be fetched; $final is as it was"
-    if [ "$installer" = uv ]; then wait_child "$venv_child" || die "$python -m venv failed"; fi
+    if [ "$direct" = 0 ]; then
+        if [ "$installer" = uv ]; then
+            # uv installs from outside the venv, so it gets no pip (ensurepip takes seconds), and the
+            # fetcher runs on the interpreter itself while the venv is made beside it.
+            start_child "$python" -m venv --without-pip -- "$work"
+            venv_child=$!
+            fetch=("$python")
+        else
+            # the fetcher ranks wheel tags with the venv's own pip, the one that installs them
+            run_child "$python" -m venv -- "$work" || die "$python -m venv failed"
+            fetch=("$work/bin/python")
+        fi
+        fetch+=(-I "$scratch/fetch.py" --installer "$installer" --manifest "$scratch/manifest.txt"
+            --dest "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES" --jobs "$jobs")
+        if [ -n "$offline" ]; then
+            fetch+=(--offline "$offline")
+        else
+            for url in "${ENVSPEC_MIRRORS[@]}" "${ENVSPEC_EXTRA_INDEXES[@]}"; do fetch+=(--lock-index "$url"); done
+            for url in "${mirrors[@]}"; do fetch+=(--mirror "$url"); done
+        fi
+        run_child "${fetch[@]}" || die "the locked files could not be fetched; $final is as it was"
+        if [ "$installer" = uv ]; then wait_child "$venv_child" || die "$python -m venv failed"; fi
 
-    if [ "$installer" = uv ]; then
-        # a cache of its own inside the build (gone with it), unless --cache names one
-        install=("$uv" pip install --no-config --python "$work/bin/python" --require-hashes --no-deps
-            --no-index --offline --find-links "$scratch/files" --cache-dir "${cache:-$scratch/uv-cache}")
-        hint=" (--installer pip installs with pip instead)"
-    else
-        install=("$work/bin/python" -m pip install --require-hashes --no-deps --no-index
-            --find-links "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
-        if [ -n "$cache" ]; then install+=(--cache-dir "$cache"); else install+=(--no-cache-dir); fi
-        hint=""
+        if [ "$installer" = uv ]; then
+            # a cache of its own inside the build (gone with it), unless --cache names one
+            install=("$uv" pip install --no-config --python "$work/bin/python" --require-hashes --no-deps
+                --no-index --offline --find-links "$scratch/files" --cache-dir "${cache:-$scratch/uv-cache}")
+            hint=" (--installer pip installs with pip instead)"
+        else
+            install=("$work/bin/python" -m pip install --require-hashes --no-deps --no-index
+                --find-links "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
+            if [ -n "$cache" ]; then install+=(--cache-dir "$cache"); else install+=(--no-cache-dir); fi
+            hint=""
+        fi
+        if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then install+=(--only-binary :all:); fi
+        say "installing $ENVSPEC_PACKAGE_COUNT locked packages with $installer_name"
+        started=$SECONDS
+        if ! run_child "${install[@]}" -r "$scratch/requirements.txt" >"$scratch/install.log" 2>&1; then
+            tail -n 15 "$scratch/install.log" >&2
+            die "$installer could not install the fetched files; $final is as it was$hint"
+        fi
+        say "installed $ENVSPEC_PACKAGE_COUNT packages in $((SECONDS - started)) s"
     fi
-    if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then install+=(--only-binary :all:); fi
-    say "installing $ENVSPEC_PACKAGE_COUNT locked packages with $installer_name"
-    started=$SECONDS
-    if ! run_child "${install[@]}" -r "$scratch/requirements.txt" >"$scratch/install.log" 2>&1; then
-        tail -n 15 "$scratch/install.log" >&2
-        die "$installer could not install the fetched files; $final is as it was$hint"
-    fi
-    say "installed $ENVSPEC_PACKAGE_COUNT packages in $((SECONDS - started)) s"
 
     # Runtime flags: the start-up hook (torch settings, and the variables Python can still set),
     # every variable in the activate scripts.
