@@ -226,7 +226,7 @@ def verify(
     options = probe_options(lock, deep=deep, gpu=gpu, quick=quick)
     wants_gpu = bool(options["gpu"])
     report = run_probe(interpreter, options)
-    checks = compare(lock, report, gpu=wants_gpu)
+    checks = compare(lock, report, gpu=wants_gpu, gpu_required=gpu)
     failed = any(c.status is Status.FAIL for c in checks)
     if as_json:
         document = {

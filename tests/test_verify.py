@@ -231,6 +231,14 @@ def test_gpu_checks_on_recorded_reports() -> None:
     assert only.status is Status.FAIL
     assert only.fix is not None
     assert "--gpus all" in only.fix
+    # not asked for (no --gpu) on a machine without any NVIDIA driver: nothing to check there
+    (skipped,) = check_gpu(lock_with_cuda(), unavailable, required=False)
+    assert skipped.status is Status.SKIP
+    assert skipped.fix is not None
+    assert "--gpu" in skipped.fix
+    # a driver that CUDA cannot use is a failure either way
+    (broken_driver,) = check_gpu(lock_with_cuda(), dict(unavailable, driver="535.1"), required=False)
+    assert broken_driver.status is Status.FAIL
 
 
 def test_torch_build_and_cudnn_checks_on_a_recorded_report() -> None:

@@ -253,7 +253,9 @@ def _hook_state(hook: Mapping[str, Any] | None, name: str) -> str:
     return "the environment's start-up hook does not set it (built by an older envspec?)"
 
 
-def check_torch(lock: Lock, report: Mapping[str, Any], *, gpu: bool) -> Iterator[Check]:
+def check_torch(
+    lock: Lock, report: Mapping[str, Any], *, gpu: bool, gpu_required: bool = True
+) -> Iterator[Check]:
     torch_facts = lock.facts.torch
     settings = lock.spec.runtime.torch.model_dump(exclude_none=True)
     probe = report.get("torch")
@@ -346,10 +348,22 @@ def check_torch(lock: Lock, report: Mapping[str, Any], *, gpu: bool) -> Iterator
     elif probe.get("inductor"):
         yield Check("torch", "inductor", Status.PASS, "torch._inductor imports")
     if gpu:
-        yield from check_gpu(lock, probe.get("gpu") or {})
+        yield from check_gpu(lock, probe.get("gpu") or {}, required=gpu_required)
 
 
-def check_gpu(lock: Lock, gpu: Mapping[str, Any]) -> Iterator[Check]:
+def check_gpu(lock: Lock, gpu: Mapping[str, Any], *, required: bool = True) -> Iterator[Check]:
+    """The GPU stack at work. Unless asked for (``--gpu``), a machine with no NVIDIA driver at all (a
+    CI runner or build host making a CUDA environment) is a SKIP: there is nothing to check there,
+    where a driver that CUDA cannot use is a failure."""
+    if not gpu.get("available") and not required and gpu.get("driver") is None:
+        yield Check(
+            "gpu",
+            "cuda",
+            Status.SKIP,
+            "no NVIDIA driver on this machine (no nvidia-smi, no /proc/driver/nvidia): nothing to check",
+            "run `envspec verify --gpu` where the GPUs are, to require them",
+        )
+        return
     if not gpu.get("available"):
         yield Check(
             "gpu",
@@ -401,11 +415,13 @@ def check_gpu(lock: Lock, gpu: Mapping[str, Any]) -> Iterator[Check]:
         )
 
 
-def compare(lock: Lock, report: Mapping[str, Any], *, gpu: bool = False) -> list[Check]:
-    """Every check of a report against a lock, in a stable order."""
+def compare(
+    lock: Lock, report: Mapping[str, Any], *, gpu: bool = False, gpu_required: bool = True
+) -> list[Check]:
+    """Every check of a report against a lock, in a stable order; ``gpu_required`` is ``--gpu``."""
     return [
         *check_identity(lock, report),
         *check_packages(lock, report),
         *check_runtime(lock, report),
-        *check_torch(lock, report, gpu=gpu),
+        *check_torch(lock, report, gpu=gpu, gpu_required=gpu_required),
     ]
