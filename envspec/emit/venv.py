@@ -16,7 +16,6 @@ from envspec.emit.base import (
     EmitError,
     mirror_urls,
     packages_for,
-    requirement_lines,
     runtime_env,
     scoped_urls,
     torch_settings,
@@ -142,9 +141,6 @@ class VenvEmitter:
         tag = ctx.lock_sha256[:12]
         parts = [
             "\n".join(data),
-            _heredoc(
-                "envspec_requirements", "\n".join(requirement_lines(packages)), f"ENVSPEC_REQUIREMENTS_{tag}"
-            ),
             _heredoc(
                 "envspec_hook_module",
                 hook_module(settings, variables, ctx.stamp()) if needs_hook(settings, variables) else "",

@@ -241,7 +241,6 @@ fi
 if [ -n "$work" ]; then
     scratch="$work/.envspec-build"
     mkdir -p -- "$scratch/files"
-    envspec_requirements >"$scratch/requirements.txt"
     envspec_manifest >"$scratch/manifest.txt"
     envspec_fetch_py >"$scratch/fetch.py"
     direct=0
@@ -269,18 +268,17 @@ if [ -n "$work" ]; then
         fi
     fi
     if [ "$direct" = 0 ]; then
+        # the venv is made while the files are fetched, by the interpreter it is made from (so the
+        # wheel tags are the venv's): uv installs from outside it, so it gets no pip; pip's own
+        # (ensurepip takes seconds) is put in meanwhile
         if [ "$installer" = uv ]; then
-            # uv installs from outside the venv, so it gets no pip (ensurepip takes seconds), and the
-            # fetcher runs on the interpreter itself while the venv is made beside it.
             start_child "$python" -m venv --without-pip -- "$work"
-            venv_child=$!
-            fetch=("$python")
         else
-            # the fetcher ranks wheel tags with the venv's own pip, the one that installs them
-            run_child "$python" -m venv -- "$work" || die "$python -m venv failed"
-            fetch=("$work/bin/python")
+            start_child "$python" -m venv -- "$work"
         fi
-        fetch+=(-I "$scratch/fetch.py" --installer "$installer" --manifest "$scratch/manifest.txt"
+        venv_child=$!
+        fetch=("$python" -I "$scratch/fetch.py" --installer "$installer" --manifest "$scratch/manifest.txt"
+            --requirements "$scratch/install.txt"
             --dest "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES" --jobs "$jobs")
         if [ -n "$offline" ]; then
             fetch+=(--offline "$offline")
@@ -289,23 +287,23 @@ if [ -n "$work" ]; then
             for url in "${mirrors[@]}"; do fetch+=(--mirror "$url"); done
         fi
         run_child "${fetch[@]}" || die "the locked files could not be fetched; $final is as it was"
-        if [ "$installer" = uv ]; then wait_child "$venv_child" || die "$python -m venv failed"; fi
+        wait_child "$venv_child" || die "$python -m venv failed"
 
         if [ "$installer" = uv ]; then
             # a cache of its own inside the build (gone with it), unless --cache names one
             install=("$uv" pip install --no-config --python "$work/bin/python" --require-hashes --no-deps
-                --no-index --offline --find-links "$scratch/files" --cache-dir "${cache:-$scratch/uv-cache}")
+                --no-index --offline --cache-dir "${cache:-$scratch/uv-cache}")
             hint=" (--installer pip installs with pip instead)"
         else
             install=("$work/bin/python" -m pip install --require-hashes --no-deps --no-index
-                --find-links "$scratch/files" --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
+                --timeout "$ENVSPEC_TIMEOUT" --retries "$ENVSPEC_RETRIES")
             if [ -n "$cache" ]; then install+=(--cache-dir "$cache"); else install+=(--no-cache-dir); fi
             hint=""
         fi
         if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then install+=(--only-binary :all:); fi
         say "installing $ENVSPEC_PACKAGE_COUNT locked packages with $installer_name"
         started=$SECONDS
-        if ! run_child "${install[@]}" -r "$scratch/requirements.txt" >"$scratch/install.log" 2>&1; then
+        if ! run_child "${install[@]}" -r "$scratch/install.txt" >"$scratch/install.log" 2>&1; then
             tail -n 15 "$scratch/install.log" >&2
             die "$installer could not install the fetched files; $final is as it was$hint"
         fi

@@ -434,6 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--installer", choices=("pip", "uv"), default="pip")
+    parser.add_argument("--requirements", help="write the installer's list of the fetched files here")
     options = parser.parse_args(argv)
     die_with_parent()
     socket.setdefaulttimeout(options.timeout)
@@ -469,6 +470,12 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{len(failed)} of {total} files could not be fetched")
         return 1
     say(f"fetched {total} files ({human(fetcher.bytes)}) in {time.monotonic() - started:.1f} s")
+    if options.requirements:
+        # each file named by its own URL: the installer reads no folder (pip, given --find-links,
+        # lists the whole folder once per requirement, which took longer than installing)
+        dest = Path(options.dest).resolve()
+        lines = [f"{e.project} @ {(dest / e.filename).as_uri()} --hash=sha256:{e.sha256}\n" for e in chosen]
+        Path(options.requirements).write_text("".join(lines), encoding="utf-8")
     return 0
 
 
