@@ -195,6 +195,53 @@ def emit(
 
 
 @app.command()
+def fetch(
+    locks: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Lockfiles [default: the one lock in locks/].", show_default=False, metavar="[LOCK]..."
+        ),
+    ] = None,
+    store: Annotated[
+        Path | None, typer.Option("--store", help="The store folder [default: <envspec's cache>/store].")
+    ] = None,
+    platform: Annotated[
+        list[str] | None,
+        typer.Option("--platform", help="Only the files this locked platform installs (repeatable)."),
+    ] = None,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Files fetched at a time.")] = 4,
+) -> None:
+    """Download every file the locks need into a content-addressed store, each checked by sha256."""
+    from envspec.emit.base import EmitContext
+    from envspec.emit.scripts.fetch import Entry
+    from envspec.emitcmd import the_lock_in_locks
+    from envspec.lock.read import read_lock
+    from envspec.store import default_store, fetch_into, lock_indexes, locked_files
+
+    folder = store or default_store()
+    files: dict[str, Entry] = {}
+    indexes: list[str] = []
+    timeout, retries = 0.0, 0
+    for path in locks or [the_lock_in_locks()]:
+        lock, text = read_lock(path)
+        unknown = sorted(set(platform or ()) - set(lock.platforms))
+        if unknown:
+            raise UsageError(
+                f"{path} is not locked for {', '.join(unknown)}", hint="locked: " + ", ".join(lock.platforms)
+            )
+        for entry in locked_files(lock, [p for p in platform or () if p in lock.platforms]):
+            files.setdefault(entry.sha256, entry)
+        indexes += [i for i in lock_indexes(EmitContext(lock, text, path.name)) if i not in indexes]
+        timeout = max(timeout, lock.spec.network.timeout)
+        retries = max(retries, lock.spec.network.retries)
+    summary = fetch_into(folder, list(files.values()), indexes, timeout=timeout, retries=retries, jobs=jobs)
+    _err().print(
+        f"store {escape(str(folder))}: {summary.files} files, {summary.present} already there,"
+        f" {summary.fetched} fetched ({summary.bytes_fetched / 1e6:.1f} MB) in {summary.seconds:.1f} s"
+    )
+
+
+@app.command()
 def verify(
     lock_path: Annotated[Path | None, typer.Option("--lock", help="The lock to compare with.")] = None,
     python: Annotated[

@@ -253,9 +253,7 @@ def _hook_state(hook: Mapping[str, Any] | None, name: str) -> str:
     return "the environment's start-up hook does not set it (built by an older envspec?)"
 
 
-def check_torch(
-    lock: Lock, report: Mapping[str, Any], *, gpu: bool, gpu_required: bool = True
-) -> Iterator[Check]:
+def check_torch(lock: Lock, report: Mapping[str, Any], *, gpu: bool, gpu_required: bool) -> Iterator[Check]:
     torch_facts = lock.facts.torch
     settings = lock.spec.runtime.torch.model_dump(exclude_none=True)
     probe = report.get("torch")
@@ -352,17 +350,11 @@ def check_torch(
 
 
 def check_gpu(lock: Lock, gpu: Mapping[str, Any], *, required: bool = True) -> Iterator[Check]:
-    """The GPU stack at work. Unless asked for (``--gpu``), a machine with no NVIDIA driver at all (a
-    CI runner or build host making a CUDA environment) is a SKIP: there is nothing to check there,
-    where a driver that CUDA cannot use is a failure."""
+    """The GPU stack at work; unless required (``--gpu``), a skip on a machine with no NVIDIA driver
+    at all (a CI runner, a build host), where a driver that CUDA cannot use is a failure."""
     if not gpu.get("available") and not required and gpu.get("driver") is None:
-        yield Check(
-            "gpu",
-            "cuda",
-            Status.SKIP,
-            "no NVIDIA driver on this machine (no nvidia-smi, no /proc/driver/nvidia): nothing to check",
-            "run `envspec verify --gpu` where the GPUs are, to require them",
-        )
+        why = "no NVIDIA driver on this machine (no nvidia-smi, no /proc/driver/nvidia): nothing to check"
+        yield Check("gpu", "cuda", Status.SKIP, why, "run `envspec verify --gpu` where the GPUs are")
         return
     if not gpu.get("available"):
         yield Check(

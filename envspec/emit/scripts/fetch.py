@@ -311,7 +311,9 @@ class Fetcher:
         """(label, callable giving a URL) for each place to try, in order."""
         if self.offline is not None:
             folder = self.offline
-            yield folder, lambda: str(Path(folder) / entry.filename)
+            # a folder of files, or a store that `envspec fetch` filled (files named by sha256)
+            stored = Path(folder) / "sha256" / entry.sha256
+            yield folder, lambda: str(stored if stored.is_file() else Path(folder) / entry.filename)
             return
         yield entry.url, lambda: entry.url
         for index in self.indexes:
@@ -380,10 +382,14 @@ class Fetcher:
                 f" {entry.sha256[:16]}... (tampered or corrupted)"
             )
 
+    def target(self, entry: Entry) -> Path:
+        """Where a fetched file goes (``envspec fetch`` names it by its sha256 in a store)."""
+        return Path(self.dest) / entry.filename
+
     def fetch(self, entry: Entry, total: int) -> list[str]:
         """Fetch one file; returns the failures (empty when it was fetched)."""
         started = time.monotonic()
-        target = Path(self.dest) / entry.filename
+        target = self.target(entry)
         part = Path(f"{target}.part")
         tried: list[str] = []
         for label, locate in self._sources(entry):
