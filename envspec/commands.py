@@ -194,50 +194,52 @@ def emit(
     _finish(run_emit(spec, lock_path, target, output))
 
 
+_LOCKS = typer.Argument(
+    help="Lockfiles [default: the one lock in locks/].", show_default=False, metavar="[LOCK]..."
+)
+_STORE = typer.Option("--store", help="The store folder [default: <envspec's cache>/store].")
+_PLATFORMS = typer.Option("--platform", help="Only the files this locked platform installs (repeatable).")
+_JOBS = typer.Option("--jobs", min=1, max=64, help="Files fetched at a time.")
+_OUTPUT_MIRROR = typer.Option("--output", "-o", help="The folder the index goes into [default: mirror].")
+
+
 @app.command()
 def fetch(
-    locks: Annotated[
-        list[Path] | None,
-        typer.Argument(
-            help="Lockfiles [default: the one lock in locks/].", show_default=False, metavar="[LOCK]..."
-        ),
-    ] = None,
-    store: Annotated[
-        Path | None, typer.Option("--store", help="The store folder [default: <envspec's cache>/store].")
-    ] = None,
-    platform: Annotated[
-        list[str] | None,
-        typer.Option("--platform", help="Only the files this locked platform installs (repeatable)."),
-    ] = None,
-    jobs: Annotated[int, typer.Option("--jobs", min=1, max=64, help="Files fetched at a time.")] = 4,
+    locks: Annotated[list[Path] | None, _LOCKS] = None,
+    store: Annotated[Path | None, _STORE] = None,
+    platform: Annotated[list[str] | None, _PLATFORMS] = None,
+    jobs: Annotated[int, _JOBS] = 4,
 ) -> None:
     """Download every file the locks need into a content-addressed store, each checked by sha256."""
-    from envspec.emit.base import EmitContext
-    from envspec.emit.scripts.fetch import Entry
-    from envspec.emitcmd import the_lock_in_locks
-    from envspec.lock.read import read_lock
-    from envspec.store import default_store, fetch_into, lock_indexes, locked_files
+    from envspec.store import fill_store
 
-    folder = store or default_store()
-    files: dict[str, Entry] = {}
-    indexes: list[str] = []
-    timeout, retries = 0.0, 0
-    for path in locks or [the_lock_in_locks()]:
-        lock, text = read_lock(path)
-        unknown = sorted(set(platform or ()) - set(lock.platforms))
-        if unknown:
-            raise UsageError(
-                f"{path} is not locked for {', '.join(unknown)}", hint="locked: " + ", ".join(lock.platforms)
-            )
-        for entry in locked_files(lock, [p for p in platform or () if p in lock.platforms]):
-            files.setdefault(entry.sha256, entry)
-        indexes += [i for i in lock_indexes(EmitContext(lock, text, path.name)) if i not in indexes]
-        timeout = max(timeout, lock.spec.network.timeout)
-        retries = max(retries, lock.spec.network.retries)
-    summary = fetch_into(folder, list(files.values()), indexes, timeout=timeout, retries=retries, jobs=jobs)
+    folder, summary, _ = fill_store(locks or [], store, platform or [], jobs=jobs)
     _err().print(
         f"store {escape(str(folder))}: {summary.files} files, {summary.present} already there,"
         f" {summary.fetched} fetched ({summary.bytes_fetched / 1e6:.1f} MB) in {summary.seconds:.1f} s"
+    )
+
+
+@app.command("export-mirror")
+def export_mirror(
+    locks: Annotated[list[Path] | None, _LOCKS] = None,
+    output: Annotated[Path, _OUTPUT_MIRROR] = Path("mirror"),
+    store: Annotated[Path | None, _STORE] = None,
+    platform: Annotated[list[str] | None, _PLATFORMS] = None,
+    jobs: Annotated[int, _JOBS] = 4,
+) -> None:
+    """Write a static simple index (PEP 503) of exactly the locked files, for any web server."""
+    from envspec.export import export_mirror as export
+    from envspec.fsio import check_writable
+    from envspec.store import fill_store
+
+    check_writable(output / "simple" / "index.html", what="mirror index")
+    folder, summary, entries = fill_store(locks or [], store, platform or [], jobs=jobs)
+    counts = export(entries, folder, output)
+    _err().print(
+        f"wrote {escape(str(output))}: {counts['projects']} projects, {counts['files']} files"
+        f" ({summary.fetched} fetched into {escape(str(folder))}); serve {escape(str(output))}/ and"
+        " point installers at its simple/ folder"
     )
 
 

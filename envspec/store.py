@@ -136,6 +136,35 @@ def fetch_into(
     )
 
 
+def fill_store(
+    locks: Sequence[Path], store: Path | None, platforms: Sequence[str], *, jobs: int = 4
+) -> tuple[Path, Summary, list[fetcher.Entry]]:
+    """Every file of ``locks`` (the one lock in ``./locks`` when none) in the store, checked: the
+    store folder, what it took, and the files."""
+    from envspec.emitcmd import the_lock_in_locks
+    from envspec.lock.read import read_lock
+
+    folder = store or default_store()
+    files: dict[str, fetcher.Entry] = {}
+    indexes: list[str] = []
+    timeout, retries = 0.0, 0
+    for path in locks or [the_lock_in_locks()]:
+        lock, text = read_lock(path)
+        unknown = sorted(set(platforms) - set(lock.platforms))
+        if unknown:
+            raise UsageError(
+                f"{path} is not locked for {', '.join(unknown)}", hint="locked: " + ", ".join(lock.platforms)
+            )
+        for entry in locked_files(lock, platforms):
+            files.setdefault(entry.sha256, entry)
+        indexes += [i for i in lock_indexes(EmitContext(lock, text, path.name)) if i not in indexes]
+        timeout = max(timeout, lock.spec.network.timeout)
+        retries = max(retries, lock.spec.network.retries)
+    entries = list(files.values())
+    summary = fetch_into(folder, entries, indexes, timeout=timeout, retries=retries, jobs=jobs)
+    return folder, summary, entries
+
+
 def lock_indexes(context: EmitContext) -> list[str]:
     """The indexes a lock's files may also be found on, in failover order ("" is the default index)."""
     return ["" if url is None else url for url in mirror_urls(context)] + scoped_urls(context)
