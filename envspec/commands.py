@@ -195,12 +195,12 @@ def emit(
 
 
 _LOCKS = typer.Argument(
-    help="Lockfiles [default: the one lock in locks/].", show_default=False, metavar="[LOCK]..."
+    help="Lockfiles [default: the one lock in locks/].", show_default=False, metavar="LOCK"
 )
 _STORE = typer.Option("--store", help="The store folder [default: <envspec's cache>/store].")
 _PLATFORMS = typer.Option("--platform", help="Only the files this locked platform installs (repeatable).")
 _JOBS = typer.Option("--jobs", min=1, max=64, help="Files fetched at a time.")
-_OUTPUT_MIRROR = typer.Option("--output", "-o", help="The folder the index goes into [default: mirror].")
+_OUTPUT_MIRROR = typer.Option("--output", "-o", help="The folder the index goes into.")
 
 
 @app.command()
