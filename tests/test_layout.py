@@ -65,7 +65,8 @@ def test_no_import_circle() -> None:
 
 def test_no_module_is_too_long() -> None:
     # envspec/emit/scripts/ holds standalone programs that bootstrap.sh carries inside itself and runs
-    # in the environment being built (stdlib only, Python 3.8+): one file each, imported by nothing.
+    # in the environment being built (stdlib only, Python 3.8+): one file each (envspec fetch imports
+    # fetch.py too, so that the store and the install fetch alike).
     scripts = PACKAGE / "emit" / "scripts"
     long = {
         str(p.relative_to(REPO)): n
