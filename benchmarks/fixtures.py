@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
+from typing import TypeVar
 
 from benchmarks.common import (
     PLATFORM_MACHINES,
@@ -35,6 +36,8 @@ from benchmarks.mirror import serve_static
 from envspec.platforms import UV_TARGETS
 from tests.support.index import serve_index
 from tests.support.isolation import isolated_env
+
+T = TypeVar("T")
 
 MIRRORS = ("static", "serve-index")
 """How a graph is served: ``benchmarks.mirror.serve_static`` or ``tests.support.index.serve_index``."""
@@ -117,6 +120,10 @@ class Workspace:
             if served.errors():
                 self.log(f"warning: the {served.size}-project mirror raised: {served.errors()[:3]}")
         self._stack.close()
+
+    def hold(self, manager: contextlib.AbstractContextManager[T]) -> T:
+        """Enter ``manager`` (a mirror a group serves itself) until the workspace closes."""
+        return self._stack.enter_context(manager)
 
     def folder(self, *parts: str) -> Path:
         path = self.root.joinpath(*parts)

@@ -9,7 +9,9 @@ pip-compile on generated graphs of 50, 200 and 500 projects, cold and warm), ``r
 sets against the default index; needs ``--network``), ``fixed`` (no-op re-lock, ``lock --check``,
 ``validate``), ``emit`` (``emit --target all`` of a 500-pin lock), ``install`` (a working venv from a
 109-pin lock: bootstrap.sh against uv and pip), ``install-real`` (the same for a real set; needs
-``--network``) and ``profile`` (one lock under cProfile).
+``--network``), ``offline`` (a venv from one lock of padded wheels: bootstrap.sh online, from a store and
+from a pack, against uv and a resolving pip; and ``envspec fetch`` against curl) and ``profile`` (one lock
+under cProfile).
 """
 
 from __future__ import annotations
@@ -33,13 +35,14 @@ from benchmarks.fixtures import MIRRORS, Workspace
 from benchmarks.groups_cli import emit, fixed
 from benchmarks.groups_install import install, install_real
 from benchmarks.groups_lock import real, synthetic
+from benchmarks.groups_offline import OfflineBench
 from benchmarks.network import RealSet, load_sets, router_reads_whole_files
 from benchmarks.profile_lock import profile
 from benchmarks.report import FailedGroup, Result, render, render_header, to_json
 from envspec.lock.resolvers import host_platform
 from tests.support.isolation import uv_executable
 
-GROUPS = ("synthetic", "real", "fixed", "emit", "install", "install-real", "profile")
+GROUPS = ("synthetic", "real", "fixed", "emit", "install", "install-real", "offline", "profile")
 NETWORK_GROUPS = frozenset({"real", "install-real"})
 SIZES = (50, 200, 500)
 INSTALL_SET = "data-science"
@@ -169,6 +172,10 @@ def plan(args: argparse.Namespace, ws: Workspace) -> list[tuple[str, str, Callab
             steps.append(("emit", "Emit", partial(emit, ws, reps, log)))
         elif group == "install":
             steps.append(("install", "Install, synthetic", partial(install, ws, reps, log)))
+        elif group == "offline":
+            bench = OfflineBench(ws, reps, log)
+            steps.append(("offline", "Offline installs, synthetic", bench.installs))
+            steps.append(("offline-fetch", "Fetch throughput, synthetic", bench.fetch))
         else:
             steps.append(("profile", "Profile", partial(profile, ws, log)))
     return steps

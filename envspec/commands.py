@@ -228,7 +228,7 @@ def export_mirror(
     platform: Annotated[list[str] | None, _PLATFORMS] = None,
     jobs: Annotated[int, _JOBS] = 4,
 ) -> None:
-    """Write a static simple index (PEP 503) of exactly the locked files, for any web server."""
+    """Write a static simple index (PEP 503 and 691) of exactly the locked files, for any web server."""
     from envspec.export import export_mirror as export
     from envspec.fsio import check_writable
     from envspec.store import fill_store
@@ -237,10 +237,30 @@ def export_mirror(
     folder, summary, entries = fill_store(locks or [], store, platform or [], jobs=jobs)
     counts = export(entries, folder, output)
     _err().print(
-        f"wrote {escape(str(output))}: {counts['projects']} projects, {counts['files']} files"
-        f" ({summary.fetched} fetched into {escape(str(folder))}); serve {escape(str(output))}/ and"
+        f"wrote {escape(str(output))}: {counts['projects']} projects, {counts['files']} files,"
+        f" {counts['new']} of them new ({summary.fetched} fetched into {escape(str(folder))});"
+        f" serve {escape(str(output))}/ and"
         " point installers at its simple/ folder"
     )
+
+
+@app.command()
+def gc(
+    store: Annotated[Path | None, _STORE] = None,
+    keep: Annotated[
+        list[Path] | None,
+        typer.Option("--keep", metavar="LOCK", help="A lock whose files stay (repeatable)."),
+    ] = None,
+    keep_dir: Annotated[
+        list[Path] | None,
+        typer.Option("--keep-dir", metavar="DIR", help="Keep every pylock*.toml under it (repeatable)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only print what would be removed.")] = False,
+) -> None:
+    """Remove the store's files that no kept lock needs [default: keep the locks in locks/]."""
+    from envspec.gc import run_gc
+
+    run_gc(store, keep or [], keep_dir or [], dry_run=dry_run)
 
 
 @app.command()
@@ -293,6 +313,29 @@ def verify(
     else:
         _out().print(render_checks(checks, lock.env_id, interpreter))
     _finish(ExitCode.DIFFERS if failed else ExitCode.OK)
+
+
+@app.command()
+def pack(
+    lock_path: Annotated[
+        Path | None, typer.Argument(metavar="LOCK", help="The lockfile [default: the one in ./locks].")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The file to write [default: <env name>.pack.sh].")
+    ] = None,
+    store: Annotated[Path | None, _STORE] = None,
+    platform: Annotated[list[str] | None, _PLATFORMS] = None,
+    jobs: Annotated[int, _JOBS] = 4,
+) -> None:
+    """Write one self-checking file that builds the lock's environment with no network and no envspec."""
+    from envspec.pack import pack_lock
+
+    target, packed, folder, fetched = pack_lock(lock_path, output, store, platform or [], jobs=jobs)
+    _err().print(
+        f"wrote {escape(str(target))}: {packed.files} files, {packed.payload_bytes / 1e6:.1f} MB"
+        f" ({fetched} fetched into {escape(str(folder))}); archive sha256 {packed.payload_sha256}\n"
+        f"on a machine with no network: bash {escape(target.name)} [--prefix DIR]"
+    )
 
 
 def _finish(code: ExitCode) -> None:

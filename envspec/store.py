@@ -104,9 +104,16 @@ def fetch_into(
     missing = [e for e in wanted if not is_intact(store, e)]
     (store / "sha256").mkdir(parents=True, exist_ok=True)
     options = argparse.Namespace(
-        timeout=timeout, retries=retries, dest=str(store), offline=None, lock_index=list(indexes), mirror=[]
+        timeout=timeout,
+        retries=retries,
+        dest=str(store),
+        offline=None,
+        lock_index=list(indexes),
+        mirror=[],
+        resume=True,
     )
     worker = _StoreFetcher(options, store)
+    worker.planned = sum(e.size for e in missing)
     if missing:
         fetcher.say(
             f"fetching {len(missing)} of {len(wanted)} files ({fetcher.human(sum(e.size for e in missing))})"

@@ -598,3 +598,73 @@ def test_real_build_installs_the_lock_and_keeps_env_values_exact(
     finally:
         store.remove_image(image)
     assert not store.image_exists(image)
+
+
+@pytest.mark.container
+def test_an_image_builds_with_no_network_from_an_exported_mirror(
+    tmp_path: Path, graph_root: Path, store: ContainerStore
+) -> None:
+    """The lock's mirror is gone and the build has no network: only the exported folder in the build
+    context (ENVSPEC_OFFLINE) can provide the files."""
+    spec = tmp_path / "offline.toml"
+    lock = tmp_path / "pylock.offline.toml"
+    context = tmp_path / "context"
+    with serve_index(graph_root) as index:
+        spec.write_text(
+            '[env]\nname = "offline"\npython = "3.11"\n'
+            f'[[mirrors]]\nname = "local"\nurl = "{index.url}"\ntrusted = true\n'
+            '[packages]\npython = ["es-app[fast]"]\n',
+            encoding="utf-8",
+        )
+        for args in (
+            ["lock", str(spec), "-o", str(lock)],
+            ["emit", "--lock", str(lock), "--target", "docker", "-o", str(context)],
+            ["export-mirror", str(lock), "-o", str(context / "mirror"), "--store", str(tmp_path / "store")],
+        ):
+            done = subprocess.run(
+                [sys.executable, "-m", "envspec", *args], capture_output=True, text=True, check=False
+            )
+            assert done.returncode == 0, done.stderr
+    python_image = store.python_image()
+    image = f"localhost/envspec-test-offline:{uuid.uuid4().hex[:12]}"
+    try:
+        built = store.run(
+            "buildah",
+            "bud",
+            "--network",
+            "none",
+            "--pull=never",
+            "--build-arg",
+            f"BASE_IMAGE={python_image}",
+            "--build-arg",
+            "ENVSPEC_OFFLINE=mirror",
+            "-t",
+            image,
+            str(context),
+            timeout=900,
+        )
+        assert "(offline)" in built.stdout + built.stderr
+        ran = store.run(
+            "podman", "run", "--rm", "--network", "none", image, "python", "-c", "import es_app, es_core"
+        )
+        assert ran.returncode == 0
+        # without the folder the same build must fail: nothing else can reach the files
+        refused = store.run(
+            "buildah",
+            "bud",
+            "--network",
+            "none",
+            "--pull=never",
+            "--no-cache",
+            "--build-arg",
+            f"BASE_IMAGE={python_image}",
+            "-t",
+            image + "-online",
+            str(context),
+            timeout=900,
+            check=False,
+        )
+        assert refused.returncode != 0
+    finally:
+        store.remove_image(image)
+        store.remove_image(image + "-online")

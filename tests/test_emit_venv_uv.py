@@ -200,7 +200,7 @@ def test_uv_and_pip_build_the_same_environment(tmp_path: Path, emitted: Path, uv
         prefix = tmp_path / installer
         result = bootstrap(emitted, env_with(uv_path), "--prefix", str(prefix), "--installer", installer)
         assert result.returncode == 0, result.stderr
-        fetched = any(line.startswith("envspec: [1/6] ") for line in result.stderr.splitlines())
+        fetched = any(line.startswith("envspec: [1/6, ") for line in result.stderr.splitlines())
         if installer == "uv":  # straight from the lock: uv downloads and checks every file itself
             assert "installing 6 locked packages with uv 0." in result.stderr
             assert ", from the lock's URLs" in result.stderr

@@ -192,6 +192,12 @@ def environment_yml(ctx: EmitContext) -> str:
         "the environment. Locked: the pip section, pinned and hash-checked (pip --require-hashes).",
         f"The pip section holds the pins for {platform} (conda subdir {subdir}); a conda environment",
         "is per platform, so this file installs there only.",
+        "",
+        "With no network for the pip section: take the locked files from a folder (the files/ of an",
+        "envspec export-mirror folder, or of a pack unpacked with --extract); the hashes still decide:",
+        "  PIP_NO_INDEX=1 PIP_FIND_LINKS=/path/to/mirror/files CONDARC=./condarc \\",
+        "      conda env create -f environment.yml",
+        "conda's own packages still come from the channels (a local channel, with no network).",
     ]
     if needs_hook(torch_settings(ctx), runtime_env(ctx)):
         header += [

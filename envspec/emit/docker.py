@@ -24,6 +24,7 @@ __all__ = ["PREFIX", "DockerEmitter", "DockerTargetError", "base_image", "docker
 
 PREFIX = "/opt/venv"
 STAGING = "/tmp/envspec"  # noqa: S108 - a folder of the build stage, inside the image
+CONTEXT = "/tmp/envspec-context"  # noqa: S108 - where the build stage sees the build context
 DEFAULT_JUPYTER_PORT = 8888
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 SHELLS = {"bash": "/bin/bash", "zsh": "/usr/bin/zsh", "fish": "/usr/bin/fish"}
@@ -169,6 +170,8 @@ def _header(ctx: EmitContext, plan: _Plan) -> list[str]:
         "# BuildKit (Docker 23 or later) or buildah/podman:",
         f"#   docker build -t {name} .",
         '#   docker build --build-arg ENVSPEC_MIRRORS="URL [URL...]" -t ' + name + " .   # other mirrors",
+        f"#   docker build --network none --build-arg ENVSPEC_OFFLINE=mirror -t {name} .   # offline, from",
+        "#     an `envspec export-mirror -o mirror` folder put here (see the build stage)",
         f"#   docker build --build-arg BASE_IMAGE=IMAGE -t {name} .   # another Debian/Ubuntu base",
         f"#   {run} {name}",
         "",
@@ -221,6 +224,9 @@ def _build_stage(plan: _Plan) -> list[str]:
         "# More indexes to fetch the locked files from, after the lock's own: space-separated",
         "# simple-index URLs, tried in order. The lock's hashes still decide what may be installed.",
         'ARG ENVSPEC_MIRRORS=""',
+        "# Or no network at all: a folder of the build context holding the locked files (an",
+        "# `envspec export-mirror` folder, an `envspec fetch` store, or wheels), e.g. mirror.",
+        'ARG ENVSPEC_OFFLINE=""',
         f"WORKDIR {STAGING}",
     ]
     if flat:
@@ -228,11 +234,13 @@ def _build_stage(plan: _Plan) -> list[str]:
     lines += [f"COPY {name} ./{name}" for name in nested]
     lines += [
         f"# Built where it lives in the final image ({PREFIX}): a venv is not relocatable. pip's",
-        "# downloads go to a cache mount, never into a layer.",
+        "# downloads go to a cache mount, never into a layer; the build context is mounted, read-only,",
+        "# for ENVSPEC_OFFLINE, and is never copied into a layer either.",
         *_continued(
-            "RUN --mount=type=cache,target=/root/.cache/pip",
+            f"RUN --mount=type=cache,target=/root/.cache/pip --mount=type=bind,target={CONTEXT}",
             [
                 "set --;",
+                f'if [ -n "$ENVSPEC_OFFLINE" ]; then set -- --offline "{CONTEXT}/$ENVSPEC_OFFLINE"; fi;',
                 'for url in ${ENVSPEC_MIRRORS}; do set -- "$@" --mirror "$url"; done;',
                 f"bash bootstrap.sh --prefix {PREFIX} --no-swap --pip-cache /root/.cache/pip"
                 f' --python "$(command -v {plan.python})" "$@"',

@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 BASE_IMAGE = "localhost/envspec-test-base:bookworm"
+PYTHON_IMAGE = "localhost/envspec-test-python:bookworm"  # BASE_IMAGE with python3.11 and its venv
 DEFAULT_ROOT = Path("/var/tmp/envspec-test-containers")  # noqa: S108 - a cache kept between runs, root-only
 TOOLS = ("buildah", "podman", "debootstrap")
 SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
@@ -161,6 +162,34 @@ class ContainerStore:
                 subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
                 self.run("podman", "import", "--change", 'CMD ["/bin/bash"]', str(tarball), BASE_IMAGE)
             return BASE_IMAGE
+
+    def python_image(self) -> str:
+        """:data:`PYTHON_IMAGE`: the base image with Debian's python3.11 and its venv module, made
+        with the network once and kept, so that a build with no network finds its interpreter."""
+        base = self.base_image()
+        with self._locked():
+            if not self.image_exists(PYTHON_IMAGE):
+                container = self.run("buildah", "from", "--pull=never", base).stdout.strip()
+                try:
+                    self.run(
+                        "buildah",
+                        "run",
+                        "--network",
+                        "host",
+                        container,
+                        "--",
+                        "sh",
+                        "-c",
+                        "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq"
+                        " --no-install-recommends python3.11 python3.11-venv >/dev/null"
+                        " && rm -rf /var/lib/apt/lists/*",
+                        timeout=900,
+                    )
+                    self.run("buildah", "commit", "--rm", container, PYTHON_IMAGE)
+                except BaseException:
+                    self.run("buildah", "rm", container, check=False)
+                    raise
+            return PYTHON_IMAGE
 
 
 def open_store(root: Path | None = None) -> ContainerStore:

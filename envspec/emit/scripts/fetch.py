@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import hashlib
 import html.parser
 import json
@@ -29,7 +30,12 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: no claim on partial files (a store is then one fetch at a time)
+    fcntl = None  # type: ignore[assignment]
 
 ACCEPT = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
 USER_AGENT = "envspec-bootstrap"
@@ -233,6 +239,8 @@ class Fetcher:
         self.retries = options.retries
         self.dest = options.dest
         self.offline: str | None = options.offline
+        # keep what a broken download got in its .part file and continue it next time (a store)
+        self.resume: bool = getattr(options, "resume", False)
         self.indexes: list[str] = []
         for given in [*options.lock_index, *options.mirror]:
             url = given or default_index()
@@ -245,11 +253,14 @@ class Fetcher:
         self.pages: dict[tuple[str, str], dict[str, str]] = {}
         self.done = 0
         self.bytes = 0
+        self.planned = 0  # the bytes this run is to fetch, for the progress lines (0: not shown)
 
-    def _open(self, url: str, accept: str | None = None) -> IO[bytes]:
+    def _open(self, url: str, accept: str | None = None, start: int = 0) -> IO[bytes]:
         headers = {"User-Agent": USER_AGENT}
         if accept:
             headers["Accept"] = accept
+        if start:
+            headers["Range"] = f"bytes={start}-"
         last = Failure("no attempt")
         for attempt in range(self.retries + 1):
             if attempt:
@@ -310,10 +321,15 @@ class Fetcher:
     def _sources(self, entry: Entry) -> Iterator[tuple[str, Callable[[], str]]]:
         """(label, callable giving a URL) for each place to try, in order."""
         if self.offline is not None:
-            folder = self.offline
-            # a folder of files, or a store that `envspec fetch` filled (files named by sha256)
-            stored = Path(folder) / "sha256" / entry.sha256
-            yield folder, lambda: str(stored if stored.is_file() else Path(folder) / entry.filename)
+            folder = Path(self.offline)
+            # a store that `envspec fetch` filled (files named by sha256), an exported mirror or an
+            # unpacked pack (files/<name>), or a plain folder of files
+            places = (
+                folder / "sha256" / entry.sha256,
+                folder / "files" / entry.filename,
+                folder / entry.filename,
+            )
+            yield str(folder), lambda: str(next((p for p in places if p.is_file()), places[-1]))
             return
         yield entry.url, lambda: entry.url
         for index in self.indexes:
@@ -341,46 +357,62 @@ class Fetcher:
             raise Failure(f"its page links {entry.filename} to a {scheme}: URL, which is refused")
         return link
 
-    def _get(self, url: str, entry: Entry, part: Path) -> None:
-        source: IO[bytes]
+    def _get(self, url: str, entry: Entry, part: Path, *, resume: bool = True) -> None:
         if self.offline is not None:
-            if not Path(url).is_file():
-                raise Failure("not in the folder")
-            source = Path(url).open("rb")  # noqa: SIM115 - closed by the with below
-        else:
-            failed = self._host_failed(url)
-            if failed:
-                raise Failure(f"skipped: it failed earlier ({failed})")
-            try:
-                source = self._open(url)
-            except Failure as failure:
-                self._mark(url, failure)
-                raise
-        digest = hashlib.sha256()
-        size = 0
+            self._get_local(Path(url), entry, part)
+            return
+        failed = self._host_failed(url)
+        if failed:
+            raise Failure(f"skipped: it failed earlier ({failed})")
+        start = partial_size(part, entry.size) if self.resume and resume else 0
         try:
-            with source, part.open("wb") as out:
-                while True:
-                    block = source.read(CHUNK)
-                    if not block:
-                        break
-                    size += len(block)
-                    if size > entry.size:
-                        break
+            source = self._open(url, start=start)
+        except Failure as failure:
+            self._mark(url, failure)
+            raise
+        digest = hashlib.sha256()
+        if start and is_continuation(source, start, entry.size):
+            with part.open("rb") as done:  # the bytes fetched before count in the digest
+                for block in iter(lambda: done.read(CHUNK), b""):
                     digest.update(block)
-                    out.write(block)
+        else:
+            start = 0
+        try:
+            with source, part.open("ab" if start else "wb") as out:
+                size = copy_counted(source, out, digest, start, entry.size)
         except Exception as exc:
             cause = reason_of(exc, self.timeout)
             self._mark(url, cause)
-            raise cause from None
-        if size != entry.size:
-            got = f"more than {entry.size}" if size > entry.size else str(size)
-            raise Failure(f"REFUSED: {got} bytes, the lock says {entry.size} (tampered or corrupted)")
-        if digest.hexdigest() != entry.sha256:
-            raise Failure(
-                f"REFUSED: sha256 {digest.hexdigest()[:16]}... differs from the lock's"
-                f" {entry.sha256[:16]}... (tampered or corrupted)"
-            )
+            raise cause from None  # what arrived stays in the .part file, for a later resume
+        try:
+            check(entry, size, digest)
+        except Failure:
+            part.unlink(missing_ok=True)
+            if start:  # the bytes kept from before may be what was wrong: once more, from the start
+                self._get(url, entry, part, resume=False)
+                return
+            raise
+
+    def _get_local(self, path: Path, entry: Entry, part: Path) -> None:
+        """``path`` checked into ``part``: a hard link to it where the file system allows (no copy of
+        gigabytes from a store on the same disk), else a copy; refused unless size and sha256 match."""
+        if not path.is_file():
+            raise Failure("not in the folder")
+        part.unlink(missing_ok=True)
+        try:
+            os.link(path, part)
+            linked = True
+        except OSError:
+            linked = False
+        digest = hashlib.sha256()
+        with (part if linked else path).open("rb") as source, contextlib.ExitStack() as stack:
+            out = None if linked else stack.enter_context(part.open("wb"))
+            size = copy_counted(source, out, digest, 0, entry.size)
+        try:
+            check(entry, size, digest)
+        except Failure:
+            part.unlink(missing_ok=True)
+            raise
 
     def target(self, entry: Entry) -> Path:
         """Where a fetched file goes (``envspec fetch`` names it by its sha256 in a store)."""
@@ -390,12 +422,17 @@ class Fetcher:
         """Fetch one file; returns the failures (empty when it was fetched)."""
         started = time.monotonic()
         target = self.target(entry)
-        part = Path(f"{target}.part")
+        with claimed(Path(f"{target}.part"), shared=self.resume) as (part, resume):
+            return self._fetch(entry, total, started, target, part, resume)
+
+    def _fetch(
+        self, entry: Entry, total: int, started: float, target: Path, part: Path, resume: bool
+    ) -> list[str]:
         tried: list[str] = []
         for label, locate in self._sources(entry):
             try:
                 url = locate()
-                self._get(url, entry, part)
+                self._get(url, entry, part, resume=resume)
             except Failure as failure:
                 tried.append(f"{label}: {failure.reason}")
                 if failure.reason.startswith("REFUSED"):
@@ -408,14 +445,94 @@ class Fetcher:
             with self.lock:
                 self.done += 1
                 self.bytes += entry.size
-                number = self.done
+                number, so_far = self.done, self.bytes
             source = urllib.parse.urlsplit(url).netloc or label
             seconds = time.monotonic() - started
-            counter = f"[{number:>{len(str(total))}}/{total}]"
+            counter = f"[{number:>{len(str(total))}}/{total}"
+            counter += f", {human(so_far)} of {human(self.planned)}]" if self.planned else "]"
             say(f"{counter} {entry.filename}  {human(entry.size)}  from {source} ({seconds:.1f} s)")
             return []
-        part.unlink(missing_ok=True)
+        if not resume:
+            part.unlink(missing_ok=True)
         return tried
+
+
+@contextlib.contextmanager
+def claimed(part: Path, *, shared: bool) -> Iterator[tuple[Path, bool]]:
+    """The partial file to write, and whether to continue what it holds.
+
+    In a store (``shared``), where two fetches may run at once, ``part`` is claimed with a lock;
+    when another process holds it, this one writes a file of its own from the start (both produce
+    the same bytes, and each is renamed whole). Elsewhere (a build's own folder) ``part`` is used
+    as it is, never continued.
+    """
+    if not shared or fcntl is None:
+        yield part, False
+        return
+    handle = os.open(part, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # the same file still has that name (not renamed away by the fetch that held it)
+            mine = os.path.samestat(os.fstat(handle), part.stat())
+        except OSError:
+            mine = False
+        if mine:
+            try:
+                yield part, True
+            finally:
+                if os.fstat(handle).st_nlink and os.fstat(handle).st_size == 0:
+                    part.unlink(missing_ok=True)  # nothing to continue: no empty file left behind
+        else:
+            own = part.with_name(f"{part.name}.{os.getpid()}.{threading.get_ident()}")
+            try:
+                yield own, False
+            finally:
+                own.unlink(missing_ok=True)
+    finally:
+        os.close(handle)
+
+
+def partial_size(part: Path, size: int) -> int:
+    """How many bytes an earlier attempt left in ``part`` to continue from (0: start afresh)."""
+    try:
+        have = part.stat().st_size
+    except OSError:
+        return 0
+    return have if 0 < have < size else 0
+
+
+def is_continuation(response: IO[bytes], start: int, size: int) -> bool:
+    """Whether ``response`` answers a ``Range: bytes=start-`` request with exactly the rest."""
+    status = getattr(response, "status", 200)
+    ranged = getattr(response, "headers", {}).get("Content-Range", "")
+    return bool(status == 206 and ranged.replace(" ", "") == f"bytes{start}-{size - 1}/{size}")
+
+
+def copy_counted(source: IO[bytes], out: IO[bytes] | None, digest: Any, size: int, limit: int) -> int:
+    """Copy ``source`` into ``out`` (None: only hash it), stopping past ``limit`` bytes in all;
+    returns the size reached, ``size`` being what was there already."""
+    while True:
+        block = source.read(CHUNK)
+        if not block:
+            return size
+        size += len(block)
+        if size > limit:
+            return size
+        digest.update(block)
+        if out is not None:
+            out.write(block)
+
+
+def check(entry: Entry, size: int, digest: Any) -> None:
+    if size != entry.size:
+        got = f"more than {entry.size}" if size > entry.size else str(size)
+        raise Failure(f"REFUSED: {got} bytes, the lock says {entry.size} (tampered or corrupted)")
+    if digest.hexdigest() != entry.sha256:
+        raise Failure(
+            f"REFUSED: sha256 {digest.hexdigest()[:16]}... differs from the lock's"
+            f" {entry.sha256[:16]}... (tampered or corrupted)"
+        )
 
 
 def default_index() -> str | None:
@@ -457,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         chosen.append(entry)
     Path(options.dest).mkdir(parents=True, exist_ok=True)
     fetcher = Fetcher(options)
+    fetcher.planned = sum(e.size for e in chosen)
     started = time.monotonic()
     total = len(chosen)
     where = f"{options.offline} (offline)" if options.offline else "the lock's URLs"
