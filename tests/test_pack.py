@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,26 @@ def test_the_script_part_is_shellcheck_clean(packed: Path, tmp_path: Path) -> No
         [shellcheck, "-s", "bash", str(script)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout
+
+
+def test_a_folder_left_by_a_killed_run_is_removed_and_a_live_one_kept(packed: Path, tmp_path: Path) -> None:
+    if shutil.which("flock") is None:
+        pytest.skip("flock (util-linux) is not installed: stale folders are then left alone")
+    stale, live = tmp_path / "envspec-pack.stale1", tmp_path / "envspec-pack.live01"
+    for folder in (stale, live):
+        (folder / "files").mkdir(parents=True)
+        (folder / "files" / "big.whl").write_bytes(b"x" * 1000)
+    # a run still going holds the lock on its folder
+    holder = subprocess.Popen(["flock", str(live / ".lock"), "sleep", "60"])
+    try:
+        for _ in range(100):
+            if (live / ".lock").exists():
+                break
+            time.sleep(0.05)
+        built = run(["bash", packed.name, "--installer", "pip", "--prefix", "env"], tmp_path)
+        assert built.returncode == 0, built.stderr
+        assert not stale.exists()
+        assert (live / "files" / "big.whl").exists()
+    finally:
+        holder.kill()
+        holder.wait()

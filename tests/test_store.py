@@ -118,6 +118,7 @@ def test_a_broken_download_is_continued_and_checked_whole(
         assert resumed.returncode == 0, resumed.stderr
         asked = [r.range for r in index.records if r.path.endswith(".whl")]
     assert asked == ranges
+    assert "continuing es_util-" in resumed.stderr
     assert entry.read_bytes() == whole
     assert not Path(f"{entry}.part").exists()
 

@@ -53,6 +53,18 @@ unpack() {
     payload | tar -x --no-same-owner -f - -C "$1" || die "could not unpack into $1"
 }
 
+# Folders that earlier runs unpacked into and could not remove (killed with SIGKILL, a power cut):
+# each run holds a lock on its own folder while it lives, so a folder whose lock is free is stale.
+remove_stale() {
+    command -v flock >/dev/null 2>&1 || return 0
+    local old
+    for old in "${TMPDIR:-/tmp}"/envspec-pack.*; do
+        [ -d "$old" ] && [ ! -L "$old" ] && [ -O "$old" ] || continue
+        # shellcheck disable=SC2015 # a folder that cannot be removed is left for another time
+        (flock -n 9 && rm -rf -- "$old") 9>>"$old/.lock" 2>/dev/null || true
+    done
+}
+
 case "${1:-}" in
     -h|--help)
         # the comment block at the top of this file, without its "# "
@@ -70,8 +82,10 @@ case "${1:-}" in
         ;;
     *)
         check
+        remove_stale
         folder="$(mktemp -d "${TMPDIR:-/tmp}/envspec-pack.XXXXXX")"
         trap 'rm -rf -- "$folder"' EXIT
+        if command -v flock >/dev/null 2>&1; then exec 9>>"$folder/.lock" && flock 9; fi
         trap 'exit 130' INT
         trap 'exit 143' TERM
         unpack "$folder"

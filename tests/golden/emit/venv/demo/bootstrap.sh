@@ -666,6 +666,7 @@ class Fetcher:
             raise
         digest = hashlib.sha256()
         if start and is_continuation(source, start, entry.size):
+            say(f"continuing {entry.filename} after the {human(start)} an earlier fetch got")
             with part.open("rb") as done:  # the bytes fetched before count in the digest
                 for block in iter(lambda: done.read(CHUNK), b""):
                     digest.update(block)
