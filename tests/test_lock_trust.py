@@ -121,6 +121,16 @@ def test_a_skipped_mirror_is_named_with_its_reason(tmp_path: Path, index: IndexS
     assert "connection refused" in result.stderr
 
 
+def test_a_mirror_that_hangs_is_reported_once(tmp_path: Path, index: IndexServer) -> None:
+    """The resolver asks for several pages at once; every request in flight fails with the mirror."""
+    with serve_faulty("hang") as dead:
+        top = ["es-app[fast]", "es-util", "es-core"]
+        spec = write_spec(tmp_path / "s.toml", [("dead", dead.url), ("good", index.url)], top)
+        result = envspec("lock", str(spec), "-o", str(tmp_path / "lock.toml"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("skipped mirror dead") == 1, result.stderr
+
+
 def test_hash_sources_read_back_and_bad_ones_are_refused(tmp_path: Path, index: IndexServer) -> None:
     spec = write_spec(tmp_path / "s.toml", [("local", index.url)], ["es-util"])
     out = tmp_path / "lock.toml"

@@ -91,8 +91,11 @@ class IndexClient:
         return url.rstrip("/") + "/"
 
     def _record(self, index: IndexRef, url: str, reason: str) -> None:
+        """Keep the first failure of a mirror (which is then not asked again): requests already in
+        flight when it failed fail too, and would repeat the same warning once each."""
         with self._lock:
-            self.failures.append(Failure(index.name, url, reason))
+            if all(f.mirror != index.name for f in self.failures):
+                self.failures.append(Failure(index.name, url, reason))
 
     def _get(
         self,
