@@ -11,21 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.support.index import serve_index
-from tests.support.isolation import isolated_env
+from tests.support.isolation import isolated_env, no_network
 from tests.test_emit_venv_faults import imports, make_bootstrap
 
 
 def envspec(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "envspec", *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
-
-
-def no_network(command: list[str]) -> list[str]:
-    """``command`` in a network namespace of its own: no interface but a loopback that is down."""
-    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False)
-    if shutil.which("unshare") is None or probe.returncode != 0:
-        pytest.skip("cannot refuse the network here (unshare --net needs root and util-linux)")
-    return ["unshare", "--net", *command]
 
 
 def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

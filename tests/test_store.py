@@ -10,6 +10,7 @@ import pytest
 
 from envspec.emit.scripts import fetch as fetcher
 from tests.support.index import serve_index
+from tests.support.isolation import isolated_env, no_network
 from tests.test_emit_venv_faults import bootstrap, imports, make_bootstrap
 
 
@@ -33,7 +34,20 @@ def test_a_filled_store_installs_offline_and_fetches_nothing_twice(tmp_path: Pat
     again = fetch(lock, "--store", store)
     assert again.returncode == 0, again.stderr
     assert f"{len(entries)} already there, 0 fetched" in again.stderr
-    built = bootstrap(script, "--prefix", str(tmp_path / "env"), "--offline", str(store))
+    # the mirror is gone and the network refused: nothing but the store can provide a file
+    command = [
+        "bash",
+        str(script),
+        "--installer",
+        "pip",
+        "--prefix",
+        str(tmp_path / "env"),
+        "--offline",
+        str(store),
+    ]
+    built = subprocess.run(
+        no_network(command), capture_output=True, text=True, check=False, env=isolated_env()
+    )
     assert built.returncode == 0, built.stderr
     assert "(offline)" in built.stderr
     assert imports(tmp_path / "env", "es_app")

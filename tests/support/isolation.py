@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
-__all__ = ["isolated_env", "local_session", "pip_command", "uv_executable"]
+__all__ = ["isolated_env", "local_session", "no_network", "pip_command", "uv_executable"]
 
 
 def isolated_env(*, fail_fast: bool = False) -> dict[str, str]:
@@ -67,3 +69,11 @@ def local_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False
     return session
+
+
+def no_network(command: list[str]) -> list[str]:
+    """``command`` in a network namespace of its own: no interface but a loopback that is down."""
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False)
+    if shutil.which("unshare") is None or probe.returncode != 0:
+        pytest.skip("cannot refuse the network here (unshare --net needs root and util-linux)")
+    return ["unshare", "--net", *command]
