@@ -338,6 +338,44 @@ def pack(
     )
 
 
+@app.command()
+def bench(
+    spec: Annotated[
+        Path | None, typer.Argument(help="The spec whose runtime profile to measure [default: see --lock].")
+    ] = None,
+    lock_path: Annotated[
+        Path | None,
+        typer.Option("--lock", help="Take the profile from this lock [default: the environment's own lock]."),
+    ] = None,
+    python: Annotated[
+        str | None, typer.Option("--python", help="The environment's interpreter [default: this one].")
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="resnet50, vit_b_16, mlp or convnet (repeatable) [default: resnet50]."),
+    ] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=4096, help="Batch size.")] = 1,
+    dtype: Annotated[str, typer.Option("--dtype", help="fp32, fp16 or bf16.")] = "fp32",
+    device: Annotated[str, typer.Option("--device", help="cpu or cuda.")] = "cpu",
+    runs: Annotated[int, typer.Option("--runs", min=3, max=100000, help="Timed calls per side.")] = 20,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, max=100000, help="Untimed calls first.")] = 5,
+    tiny: Annotated[
+        bool, typer.Option("--tiny", help="Small versions of the models (a quick check).")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG chart here (needs matplotlib).")
+    ] = None,
+) -> None:
+    """Measure the spec's runtime profile against eager PyTorch on this machine, each in a fresh process."""
+    from envspec.bench.cli import run_bench
+
+    run_bench(
+        spec, lock_path, python, model or ["resnet50"], batch=batch, dtype=dtype, device=device, runs=runs,
+        warmup=warmup, tiny=tiny, as_json=as_json, plot=plot,
+    )  # fmt: skip
+
+
 def _finish(code: ExitCode) -> None:
     """End a command with ``code`` (click ignores return values)."""
     if code is not ExitCode.OK:

@@ -9,7 +9,7 @@ import pytest
 from envspec.compat import Compat, load_compat
 from envspec.lint import LintContext
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.torchenv"]
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
