@@ -283,7 +283,8 @@ def verify(
 
     from envspec.emitcmd import the_lock_in_locks
     from envspec.lock.read import read_lock
-    from envspec.verify.compare import Status, compare
+    from envspec.verify.compare import compare
+    from envspec.verify.model import Status
     from envspec.verify.render import render_checks
     from envspec.verify.run import prefix_of, probe_options, run_probe
 

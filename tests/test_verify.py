@@ -16,7 +16,6 @@ from envspec.emit.hook import activation_only, hook_module, hook_pth
 from envspec.lock.model import Artifact, Facts, Lock, LockedPackage
 from envspec.spec import Spec
 from envspec.verify.compare import (
-    Status,
     check_gpu,
     check_runtime,
     compare,
@@ -24,6 +23,7 @@ from envspec.verify.compare import (
     same_release,
     same_version,
 )
+from envspec.verify.model import Status
 from envspec.verify.probe_script import cached_source
 from tests.support.index import IndexServer, serve_index
 from tests.support.isolation import isolated_env

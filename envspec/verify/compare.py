@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
-from enum import StrEnum
 from typing import Any
 
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
@@ -16,24 +14,10 @@ from envspec.emit.hook import activation_reason
 from envspec.lock.artifacts import marker_platforms
 from envspec.lock.model import Lock, LockedPackage
 from envspec.platforms import MARKER_ENVIRONMENTS, install_platform
+from envspec.verify.host_checks import check_cuda_libraries
+from envspec.verify.model import Check, Status
 
 SETTING_NAMES = ("cudnn_benchmark", "deterministic", "float32_matmul_precision", "num_threads")
-
-
-class Status(StrEnum):
-    PASS = "pass"  # noqa: S105 - a check's outcome, not a password
-    FAIL = "fail"
-    WARN = "warn"
-    SKIP = "skip"
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Check:
-    group: str
-    name: str
-    status: Status
-    detail: str
-    fix: str | None = None
 
 
 def _platform_of(report: Mapping[str, Any]) -> str | None:
@@ -416,4 +400,5 @@ def compare(
         *check_packages(lock, report),
         *check_runtime(lock, report),
         *check_torch(lock, report, gpu=gpu, gpu_required=gpu_required),
+        *check_cuda_libraries(lock, report, gpu=gpu, gpu_required=gpu_required),
     ]

@@ -201,6 +201,46 @@ def driver_version() -> str | None:
     return None
 
 
+CUDA_LIBRARIES = ("libcudnn", "libcublas", "libcudart", "libnvrtc", "libnccl", "libcusparse", "libcufft")
+
+
+def _is_cuda_library(name: str) -> bool:
+    return name.startswith(CUDA_LIBRARIES) and ".so" in name
+
+
+def loader_path() -> list[str]:
+    """CUDA libraries in the LD_LIBRARY_PATH folders: the dynamic loader finds these before the ones
+    a wheel's RUNPATH names, so a system cuDNN there can shadow the wheel's."""
+    found = []
+    for folder in os.environ.get("LD_LIBRARY_PATH", "").split(os.pathsep):
+        with contextlib.suppress(OSError):
+            if folder:
+                found += [str(f) for f in sorted(Path(folder).iterdir()) if _is_cuda_library(f.name)]
+    return found
+
+
+def loaded_libraries() -> list[str]:
+    """The CUDA libraries this process has loaded, by path (Linux: /proc/self/maps)."""
+    found = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/maps").read_text().splitlines():
+            path = line.split(maxsplit=5)[-1] if line.count(" ") >= 5 else ""
+            if path.startswith("/") and (_is_cuda_library(Path(path).name) or "libcuda.so" in path):
+                found.add(os.path.realpath(path))
+    return sorted(found)
+
+
+def libcuda() -> dict[str, Any]:
+    """Whether the driver's libcuda.so.1 loads (torch needs it for any GPU work, torch.compile too)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return {"ok": True}
+    except OSError as exc:
+        return {"ok": False, "error": str(exc)}
+
+
 def _read(torch: Any, name: str) -> object:
     readers = {
         "cudnn_benchmark": lambda: torch.backends.cudnn.benchmark,
@@ -242,11 +282,13 @@ def torch_report(gpu: bool) -> dict[str, Any]:
         report["inductor_error"] = f"{type(exc).__name__}: {exc}"
     if gpu:
         report["gpu"] = gpu_report(torch)
+    report["loaded_libraries"] = loaded_libraries()
     return report
 
 
 def gpu_report(torch: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"available": bool(torch.cuda.is_available()), "driver": driver_version()}
+    info["libcuda"] = libcuda()
     info["devices"] = []
     try:
         info["arch_list"] = list(torch.cuda.get_arch_list())
@@ -267,6 +309,11 @@ def gpu_report(torch: Any) -> dict[str, Any]:
         info["compile"] = {"ok": ok, "seconds": round(time.perf_counter() - started, 3)}
     except Exception as exc:
         info["compile"] = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+    with contextlib.suppress(Exception):  # a convolution loads cuDNN, so that its path can be seen
+        torch.nn.functional.conv2d(
+            torch.ones(1, 1, 4, 4, device="cuda"), torch.ones(1, 1, 3, 3, device="cuda")
+        )
+        torch.cuda.synchronize()
     return info
 
 
@@ -304,6 +351,7 @@ def main() -> None:
         "environ": {name: os.environ.get(name) for name in options.get("env", [])},
         "activated": activated(),
         "hook": hook_report(),
+        "loader_path": loader_path(),
         "distributions": distributions(bool(options.get("deep")), bool(options.get("files", True))),
         "torch": torch_report(bool(options.get("gpu"))) if options.get("torch") else None,
     }

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from rich.markup import escape
 
-from envspec.verify.compare import Check, Status
+from envspec.verify.model import Check, Status
 
 _MARK = {
     Status.PASS: "[green]ok  [/]",
