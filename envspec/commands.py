@@ -264,6 +264,25 @@ def gc(
 
 
 @app.command()
+def host(
+    spec: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Plan the build from this spec (nothing is locked).", show_default=False, metavar="SPEC"
+        ),
+    ] = None,
+    lock_path: Annotated[
+        Path | None, typer.Option("--lock", help="The lock to check [default: the one lock in locks/].")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
+) -> None:
+    """Say which torch build a lock installs and whether it would run on this machine's driver and GPUs."""
+    from envspec.hostcmd import run_host
+
+    _finish(run_host(spec, lock_path, as_json=as_json))
+
+
+@app.command()
 def verify(
     lock_path: Annotated[Path | None, typer.Option("--lock", help="The lock to compare with.")] = None,
     python: Annotated[

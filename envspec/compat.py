@@ -11,9 +11,10 @@ import functools
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated
 
 from packaging.version import Version
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 
 class _Data(BaseModel):
@@ -23,6 +24,17 @@ class _Data(BaseModel):
 class Companions(_Data):
     torchvision: str | None = None
     torchaudio: str | None = None
+
+
+Capability = Annotated[str, StringConstraints(pattern=r"^\d{1,2}\.\d$")]
+
+
+class ArchBounds(_Data):
+    """The compute capabilities a build's Linux x86_64 wheels carry kernels (SASS) for: the lowest
+    and the highest, as ``"7.5"``; None where no source confirms the bound (unknown, not guessed)."""
+
+    min: Capability | None = None
+    max: Capability | None = None
 
 
 class TorchSeries(_Data):
@@ -36,6 +48,7 @@ class TorchSeries(_Data):
     cuda_platforms: tuple[str, ...]
     constraints: tuple[str, ...] = ()
     releases: Mapping[str, Companions]
+    arch: Mapping[str, ArchBounds] = Field(default_factory=dict)  # CUDA build -> kernels it carries
 
 
 class CudaFamily(_Data):
@@ -98,6 +111,11 @@ class Compat(_Data):
         family = self.cuda.families.get(cuda_version.split(".", 1)[0])
         return family.min_driver if family else None
 
+    def arch_bounds(self, release: str, variant: str) -> ArchBounds:
+        """The compute capabilities a CUDA build of a release has kernels for (empty when unknown)."""
+        series = self.torch_series(release)
+        return series.arch.get(variant, ArchBounds()) if series else ArchBounds()
+
 
 def variant_for_cuda(cuda_version: str) -> str:
     """The torch build label for a CUDA version: ``"12.1"`` -> ``"cu121"``."""
@@ -111,6 +129,12 @@ def cuda_of_variant(variant: str) -> str | None:
         return None
     digits = variant[2:]
     return f"{digits[:2]}.{digits[2:]}" if len(digits) >= 3 else None
+
+
+def capability_tuple(capability: str) -> tuple[int, int]:
+    """A compute capability as numbers: ``"8.6"`` -> ``(8, 6)``."""
+    major, minor = capability.split(".")
+    return int(major), int(minor)
 
 
 def driver_tuple(driver: str) -> tuple[int, ...]:
