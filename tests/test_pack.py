@@ -175,3 +175,21 @@ def test_a_folder_left_by_a_killed_run_is_removed_and_a_live_one_kept(packed: Pa
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_folder_without_room_is_refused_before_unpacking(packed: Path, tmp_path: Path) -> None:
+    tiny = tmp_path / "tiny"
+    tiny.mkdir()
+    # a 16 KiB tmpfs in a mount namespace of its own (nothing stays mounted): TMPDIR in memory, too small
+    build = f"TMPDIR={tiny} bash {packed} --installer pip --prefix {tmp_path}/env"
+    script = f"mount -t tmpfs -o size=16k tmpfs {tiny} && {build}"
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("cannot make a mount namespace here (unshare --mount needs root)")
+    done = subprocess.run(
+        ["unshare", "--mount", "bash", "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 1, done.stderr
+    assert "KiB free, the files need" in done.stderr
+    assert "set TMPDIR to a folder with room" in done.stderr
+    assert not (tmp_path / "env").exists()

@@ -48,9 +48,22 @@ check() {
         || die "$self is damaged: its archive has sha256 $got, not $payload_sha256; nothing was unpacked"
 }
 
+size_text() {
+    if [ "$1" -ge 1048576 ]; then echo "$(($1 / 1048576)) MiB"; else echo "$(($1 / 1024)) KiB"; fi
+}
+
 unpack() {
+    local free
     mkdir -p -- "$1"
-    payload | tar -x --no-same-owner -f - -C "$1" || die "could not unpack into $1"
+    # room first: a /tmp in memory (tmpfs) is often smaller than a CUDA environment's files
+    free="$(df -Pk -- "$1" 2>/dev/null | awk 'NR == 2 { print $4 }')"
+    case "$free" in
+        ''|*[!0-9]*) ;;  # df said nothing usable: let tar find out
+        *) [ "$((free * 1024))" -ge "$payload_size" ] \
+            || die "$1 has $(size_text "$((free * 1024))") free, the files need $(size_text "$payload_size"); set TMPDIR to a folder with room (or use --extract DIR)" ;;
+    esac
+    payload | tar -x --no-same-owner -f - -C "$1" \
+        || die "could not unpack into $1 (is there room? set TMPDIR to a folder on a disk with room)"
 }
 
 # Folders that earlier runs unpacked into and could not remove (killed with SIGKILL, a power cut):
