@@ -192,6 +192,34 @@ def check_cuda(spec: Spec, compat: Compat) -> Iterator[Diagnostic]:
                     expected=f"a driver >= {floor} for CUDA {version.split('.')[0]}.x",
                     hint="upgrade the fleet's driver, or choose an older CUDA build ([torch] variant)",
                 )
+    if spec.torch is not None and variant is not None and variant.startswith("cu"):
+        yield from _check_gpus(spec.torch.version, variant, cuda.gpus, compat)
+
+
+def _check_gpus(torch: str, variant: str, gpus: Iterable[str], compat: Compat) -> Iterator[Diagnostic]:
+    """Each of the fleet's GPUs against the kernels the torch build carries (the compatibility data's
+    range for that series and build): an error where it has none (lint warns about the rest)."""
+    from envspec.hostjudge import coverage, fleet_coverage, kernel_range
+
+    needs, found = fleet_coverage(compat, torch, variant, gpus)
+    for index, cap, covered in found:
+        if covered != "no":
+            continue
+        span = f"sm_{cap[0]}{cap[1]}"
+        others = [
+            f'{o.variant} ([cuda] version = "{o.cuda}")'
+            for o in needs.others
+            if o.cuda and coverage(o, cap) == "yes"
+        ]
+        yield _error(
+            "gpu-not-covered",
+            f"torch {torch}+{variant} has no kernels for {span} GPUs (it has {kernel_range(needs)})",
+            ("cuda", "gpus", index),
+            expected=f"a build whose kernels cover {span}",
+            hint=(f"use the {' or the '.join(others)} build of torch {torch}")
+            if others
+            else "choose another torch release; `envspec host` names the ones with kernels for it",
+        )
 
 
 def check_packages(spec: Spec, compat: Compat) -> Iterator[Diagnostic]:

@@ -103,6 +103,14 @@ DriverVersion = Annotated[
     StrictStr,
     pattern(r"\d{3}(\.\d{1,3}){0,2}", "invalid-version", 'an NVIDIA driver version such as "535.129.03"'),
 ]
+ComputeCapability = Annotated[
+    StrictStr,
+    pattern(
+        r"[1-9]\d?\.\d",
+        "invalid-capability",
+        'a GPU compute capability such as "8.6" (nvidia-smi --query-gpu=compute_cap)',
+    ),
+]
 Variant = Annotated[
     StrictStr,
     pattern(r"cpu|cu\d{3,4}|rocm\d+(\.\d+)*", "invalid-variant", 'a torch build such as "cpu" or "cu121"'),

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from envspec.errors import ExitCode, UsageError
-from envspec.host import BuildNeeds, Finding, HostFacts, Status, build_needs, detect, judge, runs_here, sm
+from envspec.host import HostFacts, detect, sm
+from envspec.hostjudge import BuildNeeds, Finding, Status, build_needs, judge, runs_here
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

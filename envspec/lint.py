@@ -233,6 +233,36 @@ def lint_platforms(spec: Spec, compat: Compat, ctx: LintContext) -> Iterator[Dia
             )
 
 
+def lint_gpus(spec: Spec, compat: Compat, ctx: LintContext) -> Iterator[Diagnostic]:
+    """``[cuda] gpus`` the build may not serve well: a newer minor of its newest major, or a build
+    whose kernel range the data does not know (no kernels at all is an error, in checks)."""
+    del ctx
+    variant = effective_variant(spec)
+    if spec.cuda is None or spec.torch is None or variant is None or not variant.startswith("cu"):
+        return
+    from envspec.host import sm
+    from envspec.hostjudge import fleet_coverage
+
+    needs, found = fleet_coverage(compat, spec.torch.version, variant, spec.cuda.gpus)
+    for index, cap, covered in found:
+        if covered == "newer" and needs.arch_max is not None:
+            yield _warn(
+                "gpu-newer-than-kernels",
+                f"{sm(cap)} is newer than the newest kernels of {needs.label} ({sm(needs.arch_max)})",
+                ("cuda", "gpus", index),
+                why="the kernels of the same major run on it, and torch warns that the GPU is unsupported",
+                fix="a newer torch release may carry kernels for it",
+            )
+        elif covered == "unknown":
+            yield _warn(
+                "gpu-coverage-unknown",
+                f"the compatibility data does not know which GPUs {needs.label} has kernels for",
+                ("cuda", "gpus", index),
+                why=f"{sm(cap)} cannot be checked before installing",
+                fix="check torch.cuda.get_arch_list() after installing (envspec verify --gpu)",
+            )
+
+
 RULES: tuple[Rule, ...] = (
     lint_launch_blocking,
     lint_determinism,
@@ -240,6 +270,7 @@ RULES: tuple[Rule, ...] = (
     lint_compile_threads,
     lint_driver,
     lint_platforms,
+    lint_gpus,
 )
 
 

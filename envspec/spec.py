@@ -11,13 +11,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_serializer,
+)
 
 from envspec.fields import (
     ENV_NAME_REGEX,
     ENV_NAME_SCHEMA_PATTERN,
     AbsolutePath,
     AptPackage,
+    ComputeCapability,
     CondaChannel,
     CondaPackage,
     CudaVersion,
@@ -122,6 +133,19 @@ class CudaSection(_Model):
         default=None, description='Oldest NVIDIA driver on the machines, e.g. "535.129.03".'
     )
     devel: StrictBool = Field(default=False, description="Whether nvcc and CUDA headers are needed.")
+    gpus: tuple[ComputeCapability, ...] = Field(
+        default=(),
+        description='Compute capabilities of the fleet\'s GPUs, e.g. ["7.0", "8.6"]: checked against the'
+        " kernels the torch build carries.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_gpus(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """``gpus`` only when given: a spec written before the field existed keeps its hash."""
+        data: dict[str, object] = handler(self)
+        if not self.gpus:
+            data.pop("gpus", None)
+        return data
 
 
 class TorchSection(_Model):

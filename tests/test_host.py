@@ -20,17 +20,12 @@ from envspec.host import (
     PROC_VERSION,
     SMI_FALLBACK,
     SMI_QUERY,
-    BuildNeeds,
     CommandResult,
-    Finding,
     Gpu,
     HostFacts,
     Reader,
     Runner,
-    Status,
-    build_needs,
     detect,
-    judge,
     parse_arch_override,
     parse_driver_override,
     parse_nvidia_smi,
@@ -38,6 +33,7 @@ from envspec.host import (
     read_text,
     run_command,
 )
+from envspec.hostjudge import BuildNeeds, Finding, Status, build_needs, judge
 
 from .conftest import FIXTURES, REPO
 

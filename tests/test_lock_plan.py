@@ -70,3 +70,15 @@ def test_spec_hash_ignores_formatting_but_not_content(compat: Compat) -> None:
     assert hash_a == spec_hash(b, plan_lock(b, compat))
     assert hash_a != spec_hash(c, plan_lock(c, compat))
     assert hash_a.startswith("sha256:")
+
+
+def test_cuda_gpus_count_in_the_hash_only_when_given(compat: Compat) -> None:
+    """``[cuda] gpus`` came later: a spec without it keeps the hash it had (its locks stay fresh)."""
+    base = '[env]\nname = "g"\npython = "3.11"\n[cuda]\nversion = "12.1"\n[torch]\nversion = "2.1.2"\n'
+    without = parse_spec(base.encode(), "s.toml").spec
+    assert "gpus" not in without.model_dump(mode="json", by_alias=True)["cuda"]
+    with_gpus = base.replace('version = "12.1"\n', 'version = "12.1"\ngpus = ["8.0"]\n', 1)
+    given = parse_spec(with_gpus.encode(), "s.toml").spec
+    assert given.cuda is not None
+    assert given.cuda.gpus == ("8.0",)
+    assert spec_hash(given, plan_lock(given, compat)) != spec_hash(without, plan_lock(without, compat))
