@@ -13,7 +13,8 @@ from typing import Literal
 
 from envspec.errors import ExitCode, UsageError
 from envspec.host import HostFacts, detect, sm
-from envspec.hostjudge import BuildNeeds, Finding, Status, build_needs, judge, runs_here
+from envspec.hostjudge import BuildNeeds, Finding, build_needs, judge, runs_here
+from envspec.verify.model import Status
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ def host_report(host: HostFacts, subject: Subject, findings: Sequence[Finding]) 
 
 
 _MARK = {
-    Status.OK: "[green]ok  [/]",
+    Status.PASS: "[green]ok  [/]",
     Status.FAIL: "[bold red]FAIL[/]",
     Status.WARN: "[yellow]warn[/]",
     Status.SKIP: "[dim]skip[/]",
@@ -166,7 +167,7 @@ def render_host(host: HostFacts, subject: Subject, findings: Sequence[Finding]) 
     lines.append("checks:")
     for finding in findings:
         lines.append(f"  {_MARK[finding.status]} {escape(finding.check)}: {escape(finding.detail)}")
-        if finding.fix and finding.status is not Status.OK:
+        if finding.fix and finding.status is not Status.PASS:
             lines.append(f"        [dim]fix:[/] {escape(finding.fix)}")
     failed = sum(1 for f in findings if f.status is Status.FAIL)
     warned = sum(1 for f in findings if f.status is Status.WARN)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from enum import StrEnum
 from typing import Literal
 
 from envspec.compat import Compat, capability_tuple, cuda_of_variant, driver_tuple
 from envspec.host import ARCH_VAR, DRIVER_VAR, PROC_VERSION, X86_64, Capability, Gpu, HostFacts, sm
+from envspec.verify.model import Status
 
 
 # -- what a build needs ------------------------------------------------------------------------------
@@ -66,13 +66,6 @@ def _catalog(compat: Compat) -> tuple[tuple[str, str, Capability, Capability], .
 
 
 # -- the judgement -----------------------------------------------------------------------------------
-class Status(StrEnum):
-    OK = "ok"
-    WARN = "warn"
-    FAIL = "fail"
-    SKIP = "skip"
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Finding:
     check: str
@@ -105,7 +98,7 @@ def _alternatives(host: HostFacts, needs: BuildNeeds) -> str | None:
 
 def _judge_cpu(host: HostFacts, needs: BuildNeeds) -> Finding:
     if not host.gpus and host.driver is None:
-        return Finding("build", Status.OK, f"{needs.label} is a CPU build: it needs no driver and no GPU")
+        return Finding("build", Status.PASS, f"{needs.label} is a CPU build: it needs no driver and no GPU")
     what = ", ".join(gpu.name for gpu in host.gpus) or f"driver {host.driver}"
     better = _alternatives(host, needs)
     return Finding(
@@ -145,7 +138,7 @@ def _judge_driver(host: HostFacts, needs: BuildNeeds) -> Finding:
             f"upgrade the driver to {floor} or newer" + (f", or lock {better}" if better else ""),
         )
     above = f"driver {host.driver} ({host.driver_source}) is at or above {floor} (CUDA {family}.x)"
-    return Finding("driver", Status.OK, above)
+    return Finding("driver", Status.PASS, above)
 
 
 def kernel_range(needs: BuildNeeds) -> str:
@@ -221,7 +214,7 @@ def _judge_gpu(host: HostFacts, needs: BuildNeeds, index: int, gpu: Gpu) -> Find
             f"{what}; which GPUs {needs.label} has kernels for is not fully known ({kernel_range(needs)})",
             "check torch.cuda.get_arch_list() after installing (envspec verify --gpu)",
         )
-    return Finding(check, Status.OK, f"{what}, within the kernels of {needs.label} ({kernel_range(needs)})")
+    return Finding(check, Status.PASS, f"{what}, within the kernels of {needs.label} ({kernel_range(needs)})")
 
 
 Coverage = Literal["yes", "no", "newer", "unknown"]

@@ -33,7 +33,8 @@ from envspec.host import (
     read_text,
     run_command,
 )
-from envspec.hostjudge import BuildNeeds, Finding, Status, build_needs, judge
+from envspec.hostjudge import BuildNeeds, Finding, build_needs, judge
+from envspec.verify.model import Status
 
 from .conftest import FIXTURES, REPO
 
@@ -195,7 +196,7 @@ def test_one_override_keeps_the_other_fact_detected() -> None:
 # -- the judgement -----------------------------------------------------------------------------------
 def test_cu121_torch_2_1_on_an_rtx_5090_has_no_kernels(compat: Compat) -> None:
     found = by_check(judge(host("rtx5090-570"), needs(compat, "2.1.2", "cu121")))
-    assert found["driver"].status is Status.OK
+    assert found["driver"].status is Status.PASS
     assert found["gpu 0"].status is Status.FAIL
     assert "sm_120" in found["gpu 0"].detail
     assert "PTX" in found["gpu 0"].detail
@@ -208,7 +209,7 @@ def test_cu121_torch_2_1_on_an_rtx_5090_has_no_kernels(compat: Compat) -> None:
 
 def test_cu130_on_a_v100_is_below_sm_75(compat: Compat) -> None:
     found = by_check(judge(host("v100-580"), needs(compat, "2.14.2", "cu130")))
-    assert found["driver"].status is Status.OK
+    assert found["driver"].status is Status.PASS
     assert found["gpu 0"].status is Status.FAIL
     assert "sm_75" in found["gpu 0"].detail
     assert found["gpu 0"].fix == "lock torch 2.14.2+cu126, which runs here"
@@ -233,7 +234,7 @@ def test_a_cpu_build_on_a_gpu_host_is_a_warning(compat: Compat) -> None:
 
 
 def test_a_cpu_build_on_a_cpu_machine_is_fine(compat: Compat) -> None:
-    assert [f.status for f in judge(host("cpu-only"), needs(compat, "2.13.0", "cpu"))] == [Status.OK]
+    assert [f.status for f in judge(host("cpu-only"), needs(compat, "2.13.0", "cpu"))] == [Status.PASS]
 
 
 def test_a_cuda_build_on_a_cpu_machine_names_the_cpu_build(compat: Compat) -> None:
@@ -247,8 +248,8 @@ def test_a_cuda_build_on_a_cpu_machine_names_the_cpu_build(compat: Compat) -> No
 def test_each_gpu_of_a_two_gpu_box_is_judged(compat: Compat) -> None:
     box = host("two-gpu-570")
     found = by_check(judge(box, needs(compat, "2.6.0", "cu124")))
-    assert (found["gpu 0"].status, found["gpu 1"].status) == (Status.FAIL, Status.OK)
-    assert all(f.status is Status.OK for f in judge(box, needs(compat, "2.7.1", "cu128")))
+    assert (found["gpu 0"].status, found["gpu 1"].status) == (Status.FAIL, Status.PASS)
+    assert all(f.status is Status.PASS for f in judge(box, needs(compat, "2.7.1", "cu128")))
 
 
 def test_a_driver_too_old_for_cuda_13_names_a_build_that_runs(compat: Compat) -> None:
@@ -261,11 +262,11 @@ def test_a_driver_too_old_for_cuda_13_names_a_build_that_runs(compat: Compat) ->
 
 def test_unknown_gpus_and_unknown_data_are_warnings_never_failures(compat: Compat) -> None:
     found = by_check(judge(host("proc-only-550"), needs(compat, "2.5.1", "cu124")))
-    assert (found["driver"].status, found["gpu"].status) == (Status.OK, Status.WARN)
+    assert (found["driver"].status, found["gpu"].status) == (Status.PASS, Status.WARN)
     assert compat.arch_bounds("2.15.0", "cu132").min is None  # no published matrix for 2.15
     h100 = host("h100-550", {"ENVSPEC_CUDA_DRIVER": "580.65.06"})
     found = by_check(judge(h100, needs(compat, "2.15.0", "cu132")))
-    assert (found["driver"].status, found["gpu 0"].status) == (Status.OK, Status.WARN)
+    assert (found["driver"].status, found["gpu 0"].status) == (Status.PASS, Status.WARN)
     assert "not fully known" in found["gpu 0"].detail
 
 
@@ -282,14 +283,14 @@ def machine_with(*capabilities: tuple[int, int], machine: str = "x86_64") -> Hos
 @pytest.mark.parametrize(
     ("capability", "torch", "variant", "status"),
     [
-        ((8, 9), "2.1.2", "cu121", Status.OK),  # Ada runs the sm_86 kernels: in range, not in the list
-        ((10, 3), "2.8.0", "cu128", Status.OK),  # B300 runs the sm_100 kernels
-        ((6, 1), "2.14.2", "cu126", Status.OK),  # a GTX 1080 on the last build with Pascal kernels
+        ((8, 9), "2.1.2", "cu121", Status.PASS),  # Ada runs the sm_86 kernels: in range, not in the list
+        ((10, 3), "2.8.0", "cu128", Status.PASS),  # B300 runs the sm_100 kernels
+        ((6, 1), "2.14.2", "cu126", Status.PASS),  # a GTX 1080 on the last build with Pascal kernels
         ((12, 1), "2.8.0", "cu128", Status.WARN),  # above sm_120 but of its major: runs, torch warns
         ((7, 0), "2.11.0", "cu128", Status.FAIL),  # 2.11 dropped Volta from cu128 (pytorch#182250)
-        ((7, 0), "2.10.0", "cu128", Status.OK),
+        ((7, 0), "2.10.0", "cu128", Status.PASS),
         ((12, 0), "2.7.1", "cu126", Status.FAIL),
-        ((3, 7), "2.7.1", "cu118", Status.OK),
+        ((3, 7), "2.7.1", "cu118", Status.PASS),
     ],
 )
 def test_coverage_is_the_range_of_kernels(
@@ -483,7 +484,7 @@ def test_json_report() -> None:
         "arch": {"min": "7.5", "max": "12.0"},
         "runs-here": ["cu126"],
     }
-    assert [(c["check"], c["status"]) for c in report["checks"]] == [("driver", "ok"), ("gpu 0", "fail")]
+    assert [(c["check"], c["status"]) for c in report["checks"]] == [("driver", "pass"), ("gpu 0", "fail")]
 
 
 no_gpu_here = pytest.mark.skipif(
@@ -498,7 +499,7 @@ def test_the_real_detection_on_this_machine_is_a_cpu_host(compat: Compat) -> Non
     assert (facts.driver, facts.gpus, facts.driver_source) == (None, (), "none")
     assert run_command(["envspec-no-such-command"]) is None
     assert read_text("/nonexistent/envspec") is None
-    assert [f.status for f in judge(facts, needs(compat, "2.13.0", "cpu"))] == [Status.OK]
+    assert [f.status for f in judge(facts, needs(compat, "2.13.0", "cpu"))] == [Status.PASS]
 
 
 @no_gpu_here
