@@ -131,6 +131,8 @@ class VenvEmitter:
             f"ENVSPEC_ONLY_BINARY={0 if spec.packages.allow_builds else 1}",
             f"ENVSPEC_HAS_HOOK={1 if needs_hook(settings, variables) else 0}",
             f"ENVSPEC_PACKAGE_COUNT={len(packages)}",
+            "# the oldest NVIDIA driver the lock's CUDA build runs on (empty: no CUDA)",
+            f"ENVSPEC_MIN_DRIVER={_q(lock.facts.cuda.min_driver or '' if lock.facts.cuda else '')}",
             "# mirrors in failover order; an empty one is the installer's default index",
             _array("ENVSPEC_MIRRORS", mirrors),
             "# indexes that serve only some packages (a PyTorch index, a private index)",

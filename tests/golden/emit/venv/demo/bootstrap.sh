@@ -16,6 +16,8 @@ ENVSPEC_RETRIES=1
 ENVSPEC_ONLY_BINARY=1
 ENVSPEC_HAS_HOOK=1
 ENVSPEC_PACKAGE_COUNT=5
+# the oldest NVIDIA driver the lock's CUDA build runs on (empty: no CUDA)
+ENVSPEC_MIN_DRIVER=''
 # mirrors in failover order; an empty one is the installer's default index
 ENVSPEC_MIRRORS=(http://127.0.0.1:38751/simple)
 # indexes that serve only some packages (a PyTorch index, a private index)
@@ -965,7 +967,7 @@ ENVSPEC_SUPERVISE_PY
 usage() {
     cat <<'USAGE'
 Usage: bash bootstrap.sh [--prefix DIR] [--python PATH] [--mirror URL]... [--offline DIR] [--jobs N]
-                         [--installer auto|uv|pip] [--cache DIR] [--no-swap]
+                         [--installer auto|uv|pip] [--cache DIR] [--no-swap] [--no-host-check]
 
 Creates (or brings up to date) a virtual environment holding exactly the locked packages.
 
@@ -980,6 +982,9 @@ Creates (or brings up to date) a virtual environment holding exactly the locked 
   --cache DIR     keep the installer's cache in DIR (default: none kept); --pip-cache DIR is the same
   --no-swap       build directly at DIR, which must not exist yet (container builds: a killed
                   build leaves a half-built DIR); by default DIR is a link, switched at the end
+  --no-host-check build even where this machine's NVIDIA driver is older than the lock's CUDA build
+                  needs (for another machine); by default that is refused before any download
+                  (ENVSPEC_CUDA_DRIVER=VERSION or none replaces the driver's detection)
 
 Every file is checked against the lock's size and sha256 before the installer sees it. The
 environment itself lives in DIR.envspec/<lock hash> and DIR links to it: a run that is killed at any
@@ -997,6 +1002,7 @@ cache=""
 installer=auto
 jobs=4
 swap=1
+host_check=1
 mirrors=()
 while [ "$#" -gt 0 ]; do
     case "$1" in
@@ -1015,6 +1021,7 @@ while [ "$#" -gt 0 ]; do
         --cache|--pip-cache) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; cache="$2"; shift 2 ;;
         --cache=*|--pip-cache=*) cache="${1#*=}"; shift ;;
         --no-swap) swap=0; shift ;;
+        --no-host-check) host_check=0; shift ;;
         -h|--help) usage; exit 0 ;;
         *) say "unknown argument: $1"; usage >&2; exit 2 ;;
     esac
@@ -1112,6 +1119,46 @@ if [ "${#ENVSPEC_SYSTEM_PACKAGES[@]}" -gt 0 ] && command -v dpkg-query >/dev/nul
         say "missing system packages: ${missing[*]}"
         say "install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}"
     fi
+fi
+
+# 4b. The NVIDIA driver: a CUDA build that the driver here cannot run is refused before anything is
+#     downloaded. No driver at all (a build host, an image build) is no error: the environment is
+#     built, and runs where a driver at or above the floor is.
+driver_here() {
+    local found=""
+    if [ -n "${ENVSPEC_CUDA_DRIVER:-}" ]; then printf '%s\n' "$ENVSPEC_CUDA_DRIVER"; return; fi
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        found="$({ timeout 15 nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null \
+            || true; } | head -n 1 | tr -d ' \r')"
+    fi
+    if [ -z "$found" ] && [ -r /proc/driver/nvidia/version ]; then
+        found="$(sed -n 's/^NVRM version:.*[[:space:]]\([0-9]\{3\}\(\.[0-9]\{1,3\}\)\{0,2\}\)[[:space:]].*/\1/p' \
+            /proc/driver/nvidia/version | head -n 1)"
+    fi
+    printf '%s\n' "$found"
+}
+version_below() {  # whether the dotted version $1 is below $2, part by part
+    local i a b
+    IFS=. read -r -a a <<<"$1"
+    IFS=. read -r -a b <<<"$2"
+    for i in 0 1 2; do
+        if ((10#${a[i]:-0} < 10#${b[i]:-0})); then return 0; fi
+        if ((10#${a[i]:-0} > 10#${b[i]:-0})); then return 1; fi
+    done
+    return 1
+}
+if [ -n "$ENVSPEC_MIN_DRIVER" ] && [ "$host_check" = 1 ]; then
+    driver="$(driver_here)"
+    case "$driver" in
+        ''|none) say "no NVIDIA driver here: building anyway; the CUDA build runs where a driver >= $ENVSPEC_MIN_DRIVER is" ;;
+        *[!0-9.]*|.*|*.) say "ENVSPEC_CUDA_DRIVER=$driver is not a driver version (e.g. 535.129.03, or none)"; exit 2 ;;
+        *)
+            if version_below "$driver" "$ENVSPEC_MIN_DRIVER"; then
+                say "error: the NVIDIA driver here ($driver) is older than $ENVSPEC_MIN_DRIVER, which the lock's CUDA build needs; nothing was downloaded"
+                say "upgrade the driver, lock a build for an older CUDA, or pass --no-host-check to build for another machine"
+                exit 1
+            fi ;;
+    esac
 fi
 
 # 5. Children (venv, the fetcher, the installer) run in the background so that a signal reaches this
