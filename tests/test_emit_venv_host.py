@@ -75,3 +75,61 @@ def test_a_malformed_driver_override_is_bad_input(cuda_bootstrap: Path, tmp_path
     done = run(cuda_bootstrap, "535.x", "--prefix", str(tmp_path / "env"))
     assert done.returncode == 2
     assert "is not a driver version" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def cu121_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """bootstrap.sh of a torch 2.1.2+cu121 lock made without resolving (made-up files): its kernels
+    cover sm_50 to sm_90, and its driver floor is 525.60.13."""
+    from envspec.compat import load_compat
+    from envspec.emit.venv import VenvEmitter
+    from tests.test_emit_docker import context_for_spec
+
+    spec = '[env]\nname = "cu121"\npython = "3.11"\n[cuda]\nversion = "12.1"\n[torch]\nversion = "2.1.2"\n'
+    ctx = context_for_spec(spec, load_compat(), "pylock.toml")
+    assert ctx.lock.facts.torch is not None
+    assert (ctx.lock.facts.torch.arch_min, ctx.lock.facts.torch.arch_max) == ("5.0", "9.0")
+    folder = tmp_path_factory.mktemp("cu121")
+    script = folder / "bootstrap.sh"
+    script.write_text(VenvEmitter().render(ctx)["bootstrap.sh"], encoding="utf-8")
+    (folder / "empty").mkdir()
+    return script
+
+
+@pytest.mark.parametrize(
+    ("gpus", "refused"),
+    [
+        ("12.0", True),
+        ("8.0,12.0", True),
+        ("3.7", True),
+        ("12.1", True),
+        ("8.9", False),
+        ("5.0,9.0", False),
+        ("none", False),
+    ],
+)
+def test_a_gpu_the_build_has_no_kernels_for_is_refused_before_any_download(
+    cu121_bootstrap: Path, tmp_path: Path, gpus: str, refused: bool
+) -> None:
+    env = {**isolated_env(), "ENVSPEC_CUDA_DRIVER": "535.129.03", "ENVSPEC_GPU_ARCH": gpus}
+    # an empty folder as the only source: a build that passes the check fails at once, offline
+    command = ["bash", str(cu121_bootstrap), "--installer", "pip", "--prefix", str(tmp_path / "env"),
+               "--offline", str(cu121_bootstrap.parent / "empty")]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    assert done.returncode == 1
+    assert ("the lock's CUDA build has kernels for sm_50 to sm_90 only" in done.stderr) is refused
+    assert ("could not be fetched" in done.stderr) is not refused, done.stderr
+    assert not (tmp_path / "env").exists()
+
+
+def test_a_malformed_gpu_override_is_bad_input(cu121_bootstrap: Path, tmp_path: Path) -> None:
+    env = {**isolated_env(), "ENVSPEC_CUDA_DRIVER": "535.129.03", "ENVSPEC_GPU_ARCH": "8.6,ampere"}
+    done = subprocess.run(
+        ["bash", str(cu121_bootstrap), "--prefix", str(tmp_path / "env")],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 2
+    assert "ampere is not a compute capability" in done.stderr

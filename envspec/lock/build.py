@@ -60,6 +60,14 @@ def _quiet(_message: str) -> None:
     return
 
 
+def _kernel_range(compat: Compat, torch: str, variant: str) -> dict[str, str]:
+    """``arch-min``/``arch-max`` of a CUDA build, where the compatibility data knows both."""
+    bounds = compat.arch_bounds(torch, variant)
+    if not variant.startswith("cu") or bounds.min is None or bounds.max is None:
+        return {}
+    return {"arch_min": bounds.min, "arch_max": bounds.max}
+
+
 def facts_of(loaded: LoadedSpec, plan: LockPlan, compat: Compat) -> Facts:
     """Derived facts the emitters need: the torch build, CUDA floors, base images."""
     spec = loaded.spec
@@ -72,6 +80,7 @@ def facts_of(loaded: LoadedSpec, plan: LockPlan, compat: Compat) -> Facts:
             cuda=plan.torch.cuda,
             cudnn=plan.torch.cudnn,
             companions={k: v for k, v in plan.torch.companions.items() if k in COMPANIONS},
+            **_kernel_range(compat, plan.torch.version, plan.torch.variant),
         )
     cuda = None
     if spec.cuda is not None:

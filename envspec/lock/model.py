@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
+from envspec.fields import ComputeCapability
 from envspec.platforms import python_minor
 from envspec.spec import CudaVersion, DriverVersion, ImageRef, Spec, TorchVersion, Variant, pattern
 
@@ -79,6 +80,10 @@ class TorchFacts(_Facts):
     cuda: CudaVersion | None = None
     cudnn: ReleaseVersion | None = None
     companions: Mapping[Companion, ReleaseVersion] = Field(default_factory=dict)
+    # the lowest and highest GPU compute capability the build's kernels cover (compatibility data;
+    # None where it does not know), checked by bootstrap.sh before anything is downloaded
+    arch_min: ComputeCapability | None = Field(default=None, alias="arch-min")
+    arch_max: ComputeCapability | None = Field(default=None, alias="arch-max")
 
 
 class CudaFacts(_Facts):

@@ -183,6 +183,40 @@ version_below() {  # whether the dotted version $1 is below $2, part by part
     done
     return 1
 }
+gpus_here() {  # each GPU's compute capability, one a line (none where nvidia-smi cannot say)
+    if [ -n "${ENVSPEC_GPU_ARCH:-}" ]; then
+        [ "$ENVSPEC_GPU_ARCH" = none ] || printf '%s\n' "$ENVSPEC_GPU_ARCH" | tr ',' '\n' | tr -d ' '
+        return
+    fi
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        { timeout 15 nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null || true; } \
+            | tr -d ' \r' | grep -E '^[0-9]{1,2}\.[0-9]$' || true
+    fi
+}
+capability_number() {  # "8.6", "86" or "sm_86" -> 86 (major * 10 + minor); empty when malformed
+    local value="${1#sm_}"
+    case "$value" in
+        [1-9].[0-9]|[1-9][0-9].[0-9]) printf '%s\n' "$((10#${value%.*} * 10 + ${value#*.}))" ;;
+        [1-9][0-9]|[1-9][0-9][0-9]) printf '%s\n' "$((10#$value))" ;;
+    esac
+}
+if [ -n "$ENVSPEC_ARCH_MIN" ] && [ -n "$ENVSPEC_ARCH_MAX" ] && [ "$host_check" = 1 ]; then
+    low="$(capability_number "$ENVSPEC_ARCH_MIN")"
+    high="$(capability_number "$ENVSPEC_ARCH_MAX")"
+    while IFS= read -r gpu; do
+        [ -n "$gpu" ] || continue
+        number="$(capability_number "$gpu")"
+        if [ -z "$number" ]; then
+            say "ENVSPEC_GPU_ARCH: $gpu is not a compute capability (e.g. 8.6, 86 or sm_86; or none)"
+            exit 2
+        fi
+        if [ "$number" -lt "$low" ] || { [ "$number" -gt "$high" ] && [ "$((number / 10))" != "$((high / 10))" ]; }; then
+            say "error: a GPU here is sm_$number; the lock's CUDA build has kernels for sm_$low to sm_$high only; nothing was downloaded"
+            say "lock a build whose kernels cover it (envspec host names them), or pass --no-host-check to build for another machine"
+            exit 1
+        fi
+    done < <(gpus_here)
+fi
 if [ -n "$ENVSPEC_MIN_DRIVER" ] && [ "$host_check" = 1 ]; then
     driver="$(driver_here)"
     case "$driver" in
