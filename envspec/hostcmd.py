@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
+from envspec.compat import capability_tuple
 from envspec.errors import ExitCode, UsageError
 from envspec.host import HostFacts, detect, sm
 from envspec.hostjudge import BuildNeeds, Finding, build_needs, judge, runs_here
@@ -82,9 +83,12 @@ def subject_of(spec: Path | None, lock_path: Path | None) -> Subject | ExitCode:
         )
         return Subject("lock", path, None, note)
     floor = lock.facts.cuda.min_driver if lock.facts.cuda else None
-    return Subject(
-        "lock", path, build_needs(load_compat(), facts.version, facts.variant, recorded_floor=floor)
-    )
+    needs = build_needs(load_compat(), facts.version, facts.variant, recorded_floor=floor)
+    if facts.arch_min and facts.arch_max:  # what the lock recorded is what bootstrap.sh checks
+        needs = dataclasses.replace(
+            needs, arch_min=capability_tuple(facts.arch_min), arch_max=capability_tuple(facts.arch_max)
+        )
+    return Subject("lock", path, needs)
 
 
 # -- output --------------------------------------------------------------------------------------------

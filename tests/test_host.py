@@ -510,3 +510,16 @@ def test_the_command_on_this_machine(dev_lock: Path) -> None:
     assert report["host"]["driver-source"] == "none"
     assert report["checks"][0]["status"] == "fail"
     assert 'variant = "cpu"' in report["checks"][0]["fix"]
+
+
+def test_a_locks_recorded_kernel_range_is_what_is_checked(dev_lock: Path, tmp_path: Path) -> None:
+    """bootstrap.sh checks the range the lock recorded; host answers the same, even when the data moved."""
+    text = dev_lock.read_text(encoding="utf-8")
+    assert 'arch-max = "9.0"' in text
+    edited = tmp_path / "pylock.dev.toml"
+    edited.write_text(text.replace('arch-max = "9.0"', 'arch-max = "8.0"'), encoding="utf-8")
+    h100 = {"ENVSPEC_CUDA_DRIVER": "550.54.15", "ENVSPEC_GPU_ARCH": "9.0"}
+    assert envspec("host", "--lock", str(dev_lock), overrides=h100).returncode == 0
+    done = envspec("host", "--lock", str(edited), overrides=h100)
+    assert done.returncode == 1
+    assert "kernels for sm_50 to sm_80 only" in done.stdout
