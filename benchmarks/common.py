@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -182,14 +182,20 @@ def design_sized_graph(python: str, machine: str, size: int) -> tuple[tuple[Proj
 
 
 def build_graph(
-    root: Path, python: str, machine: str, design: tuple[tuple[Project, ...], tuple[str, ...]] | None = None
+    root: Path,
+    python: str,
+    machine: str,
+    design: tuple[tuple[Project, ...], tuple[str, ...]] | None = None,
+    module_source: Callable[[str, str, bool], str | None] | None = None,
 ) -> Graph:
-    """Build the wheels of ``design`` (default: ``bench_lock``'s 80-project graph) into ``root``."""
+    """Build the wheels of ``design`` (default: ``bench_lock``'s 80-project graph) into ``root``;
+    ``module_source(name, version, fits_host)`` gives a wheel's ``__init__.py`` (None: the default),
+    ``fits_host`` being true for the first tag of a project, the one for this host."""
     projects, top = design_graph(python, machine) if design is None else design
     files = 0
     for project in projects:
         for release in project.releases:
-            for tag in project.tags:
+            for n, tag in enumerate(project.tags):
                 build_wheel(
                     root,
                     project.name,
@@ -197,6 +203,9 @@ def build_graph(
                     requires=release.requires,
                     requires_python=release.requires_python,
                     tag=tag,
+                    module_source=module_source(project.name, release.version, n == 0)
+                    if module_source
+                    else None,
                 )
                 files += 1
     return Graph(

@@ -24,13 +24,19 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.common import PLATFORM_MACHINES, BenchError, Graph, design_sized_graph, write_spec
+from benchmarks.common import (
+    PLATFORM_MACHINES,
+    BenchError,
+    Graph,
+    build_graph,
+    design_sized_graph,
+    write_spec,
+)
 from benchmarks.engine import Case, Log, Run, measure
 from benchmarks.fixtures import Workspace, envspec, hashed_requirements, read_pylock, tool_env
 from benchmarks.groups_install import checks_for, installed
 from benchmarks.mirror import serve_static
 from benchmarks.report import Comparison, GroupResult
-from tests.support.wheels import build_wheel
 
 OFFLINE_GRAPH = 200
 """Projects in the graph (all are pinned): about 220 MB of wheels to install, several files per job."""
@@ -79,29 +85,11 @@ def padded_source(name: str, version: str, *, padded: bool) -> str:
 
 def build_padded_graph(root: Path, python: str, machine: str, size: int) -> Graph:
     """The ``size``-project graph of ``synthetic``, its wheels for this host padded."""
-    projects, top = design_sized_graph(python, machine, size)
-    files = 0
-    for project in projects:
-        for release in project.releases:
-            for n, tag in enumerate(project.tags):  # the first tag is the one that fits this host
-                source = padded_source(project.name, release.version, padded=n == 0)
-                build_wheel(
-                    root,
-                    project.name,
-                    release.version,
-                    requires=release.requires,
-                    requires_python=release.requires_python,
-                    tag=tag,
-                    module_source=source,
-                )
-                files += 1
-    return Graph(
-        projects=projects,
-        top=top,
-        files=files,
-        multi_version=sum(len(p.releases) > 1 for p in projects),
-        platform_only=sum(p.tags != ("py3-none-any",) for p in projects),
-    )
+
+    def source(name: str, version: str, fits_host: bool) -> str:
+        return padded_source(name, version, padded=fits_host)
+
+    return build_graph(root, python, machine, design_sized_graph(python, machine, size), source)
 
 
 def sha256_of(path: Path) -> str:

@@ -192,7 +192,7 @@ def check_cuda(spec: Spec, compat: Compat) -> Iterator[Diagnostic]:
                     expected=f"a driver >= {floor} for CUDA {version.split('.')[0]}.x",
                     hint="upgrade the fleet's driver, or choose an older CUDA build ([torch] variant)",
                 )
-    if spec.torch is not None and variant is not None and variant.startswith("cu"):
+    if spec.torch is not None and variant is not None and variant.startswith("cu") and cuda.gpus:
         yield from _check_gpus(spec.torch.version, variant, cuda.gpus, compat)
 
 

@@ -238,7 +238,13 @@ def lint_gpus(spec: Spec, compat: Compat, ctx: LintContext) -> Iterator[Diagnost
     whose kernel range the data does not know (no kernels at all is an error, in checks)."""
     del ctx
     variant = effective_variant(spec)
-    if spec.cuda is None or spec.torch is None or variant is None or not variant.startswith("cu"):
+    if (
+        spec.cuda is None
+        or not spec.cuda.gpus
+        or spec.torch is None
+        or variant is None
+        or not variant.startswith("cu")
+    ):
         return
     from envspec.host import sm
     from envspec.hostjudge import fleet_coverage

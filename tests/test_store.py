@@ -184,3 +184,21 @@ def fetcher_manifest(lock: Path) -> list[str]:
     return [
         f"{e.sha256} {e.size} {e.project} {e.filename} {e.url}" for e in locked_files(read_lock(lock)[0], [])
     ]
+
+
+def test_two_fetches_into_one_store_at_once_both_succeed(tmp_path: Path, graph_root: Path) -> None:
+    store = tmp_path / "store"
+    with serve_index(graph_root) as index:
+        make_bootstrap(tmp_path / "lock", [("m", index.url)], ["es-app[fast]"])
+        lock = tmp_path / "lock" / "pylock.toml"
+        command = [sys.executable, "-m", "envspec", "fetch", str(lock), "--store", str(store)]
+        runs = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+        outcomes = []
+        for run in runs:
+            _, err = run.communicate(timeout=120)
+            outcomes.append((run.returncode, err))
+    assert [code for code, _ in outcomes] == [0, 0, 0], outcomes
+    again = fetch(lock, "--store", store)  # every entry whole: checked again, none fetched
+    assert again.returncode == 0, again.stderr
+    assert ", 0 fetched" in again.stderr
+    assert not [p for p in (store / "sha256").iterdir() if len(p.name) != 64], "no partial file left"

@@ -20,27 +20,18 @@ from typing import Any
 
 import pytest
 
+from envspec.bench.child import REPORTED_ENV
 from envspec.emit.hook import MODULE_NAME, PTH_NAME, hook_module, hook_pth
 
 __all__ = ["CHILD", "HOOK_ENV", "HOOK_SETTINGS", "TORCH_WHEEL", "hooked_python", "run_child", "torch_python"]
 
 TORCH_WHEEL = Path("/opt/wheels/torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl")
+
 CHILD = Path(__file__).resolve().parents[2] / "envspec" / "bench" / "child.py"
 INSTALL_TIMEOUT = 600
 CHILD_TIMEOUT = 300
 # the variables the child reports, and Inductor's compiler: a test sets them itself, never the caller
-CHILD_VARIABLES = frozenset(
-    {
-        "OMP_NUM_THREADS",
-        "MKL_NUM_THREADS",
-        "CUDA_LAUNCH_BLOCKING",
-        "PYTORCH_CUDA_ALLOC_CONF",
-        "TORCHINDUCTOR_CACHE_DIR",
-        "CUBLAS_WORKSPACE_CONFIG",
-        "NCCL_P2P_DISABLE",
-        "CXX",
-    }
-)
+CHILD_VARIABLES = frozenset({*REPORTED_ENV, "CXX"})
 # what the start-up hook planted by ``hooked_python`` does: a torch setting and a runtime variable
 HOOK_SETTINGS: dict[str, object] = {"num_threads": 1}
 HOOK_ENV = ("CUBLAS_WORKSPACE_CONFIG", ":4096:8")

@@ -781,7 +781,8 @@ def claimed(part: Path, *, shared: bool) -> Iterator[tuple[Path, bool]]:
             try:
                 yield part, True
             finally:
-                if os.fstat(handle).st_nlink and os.fstat(handle).st_size == 0:
+                left = os.fstat(handle)
+                if left.st_nlink and left.st_size == 0:
                     part.unlink(missing_ok=True)  # nothing to continue: no empty file left behind
         else:
             own = part.with_name(f"{part.name}.{os.getpid()}.{threading.get_ident()}")
