@@ -365,4 +365,11 @@ RULES: tuple[Rule, ...] = (
 
 def check(spec: Spec, compat: Compat) -> tuple[Diagnostic, ...]:
     """Every error a valid-looking spec still has, in rule order."""
-    return tuple(d for rule in RULES for d in rule(spec, compat))
+    from envspec.checkvariants import check_builds, check_placeholder
+
+    found = list(check_placeholder(spec, compat))
+    if spec.torch is not None and spec.torch.variants:
+        found += check_builds(spec, compat, RULES)  # each build as a spec of its own, then together
+    else:
+        found += [d for rule in RULES for d in rule(spec, compat)]
+    return tuple(found)

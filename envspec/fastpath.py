@@ -75,7 +75,8 @@ def validate_specs(specs: Sequence[Path], *, strict: bool, as_json: bool) -> Exi
             data = read_spec_file(path)
             report = validate_bytes(data, str(path), compat, ctx, strict=strict)
             key = _clean_key(data) if cache is not None else None
-            if cache is not None and key is not None and not report.diagnostics:
+            # a report with lines beyond its diagnostics (a spec's torch builds) is not cached clean
+            if cache is not None and key is not None and not report.diagnostics and not report.builds:
                 store_spec_hash(cache, key, _clean_value(data))
             reports.append(report)
     if as_json:

@@ -222,9 +222,15 @@ def _check_requirement(value: str) -> str:
 PythonRequirement = Annotated[StrictStr, AfterValidator(_check_requirement)]
 
 
+VARIANT_PLACEHOLDER = "{variant}"
+
+
 def _check_url(value: str) -> str:
-    parsed = urllib.parse.urlsplit(value)
-    unsafe = any(ch in value for ch in " \"'`$\\<>{}|^")
+    # ``{variant}`` stands for a torch build's name (``https://host/whl/{variant}``): the one
+    # placeholder a mirror URL may hold; envspec substitutes it before any request
+    plain = value.replace(VARIANT_PLACEHOLDER, "cpu")
+    parsed = urllib.parse.urlsplit(plain)
+    unsafe = any(ch in plain for ch in " \"'`$\\<>{}|^")
     if parsed.scheme not in ("https", "http") or not parsed.netloc or unsafe:
         raise PydanticCustomError(
             "invalid-url",

@@ -24,6 +24,7 @@ class Report:
     file: str
     diagnostics: tuple[Diagnostic, ...]
     loaded: LoadedSpec | None
+    builds: tuple[str, ...] = ()  # a spec of several torch builds: what each needs of a machine
 
     @property
     def errors(self) -> int:
@@ -76,6 +77,13 @@ def _summary(reports: Sequence[Report], styled: Styler) -> str:
 
 def _report(reports: Sequence[Report], styled: Styler) -> str:
     blocks = [_diagnostic(d, styled) for r in reports for d in r.diagnostics]
+    for r in reports:
+        if r.builds:
+            blocks.append(
+                f"{styled(r.file, 'bold')}: torch builds in order of preference"
+                " (each machine installs the first it can run):"
+            )
+            blocks += [f"  {styled(line, None)}" for line in r.builds]
     return "\n".join([*blocks, _summary(reports, styled)])
 
 
@@ -121,6 +129,7 @@ def report_json(reports: Sequence[Report]) -> str:
                 "errors": r.errors,
                 "warnings": r.warnings,
                 "diagnostics": [diagnostic_json(d) for d in r.diagnostics],
+                **({"builds": list(r.builds)} if r.builds else {}),
             }
             for r in reports
         ],

@@ -155,12 +155,25 @@ class TorchSection(_Model):
     variant: Variant | None = Field(
         default=None, description='Build: "cpu", "cu118", "cu121", ...; default from [cuda] (or cpu).'
     )
+    variants: tuple[Variant, ...] = Field(
+        default=(),
+        description='Several builds locked together, in order of preference, e.g. ["cu124", "cu121",'
+        ' "cpu"]: each machine installs the first one it can run. Instead of variant.',
+    )
     with_: tuple[Literal["torchvision", "torchaudio"], ...] = Field(
         default=(), alias="with", description="Companion packages, pinned from the compatibility data."
     )
     index: Identifier | None = Field(
         default=None, description="Name of a declared mirror that serves the torch packages."
     )
+
+    @model_serializer(mode="wrap")
+    def _without_empty_variants(self, handler: SerializerFunctionWrapHandler) -> dict[str, object]:
+        """``variants`` only when given: a spec written before the field existed keeps its hash."""
+        data: dict[str, object] = handler(self)
+        if not self.variants:
+            data.pop("variants", None)
+        return data
 
 
 class Mirror(_Model):

@@ -30,7 +30,10 @@ def validate_bytes(
     if strict:
         warnings = tuple(d.as_error() for d in warnings)
     found = (*check(loaded.spec, compat), *warnings)
-    return Report(file, _sorted(tuple(loaded.locate(d) for d in found)), loaded)
+    from envspec.checkvariants import explain_builds
+
+    builds = explain_builds(loaded.spec, compat)
+    return Report(file, _sorted(tuple(loaded.locate(d) for d in found)), loaded, builds)
 
 
 def validate_file(path: Path, compat: Compat, ctx: LintContext, *, strict: bool = False) -> Report:

@@ -27,6 +27,7 @@ from envspec.lock.installers import default_index_url
 from envspec.lock.model import (
     COMPANIONS,
     Artifact,
+    BuildFacts,
     CudaFacts,
     Facts,
     HashFrom,
@@ -34,11 +35,13 @@ from envspec.lock.model import (
     LockedPackage,
     TorchFacts,
 )
-from envspec.lock.plan import LockPlan, plan_lock, spec_hash
+from envspec.lock.plan import LockPlan, lock_plans, spec_hash
 from envspec.lock.resolvers import Pin, ResolutionError, Resolver, ResolveRequest, choose, trusted_hosts
 from envspec.lock.router import router_url, serve
 from envspec.lock.simple import IndexFile
 from envspec.lock.trust import UntrustedHashError, Verifier, cross_check
+from envspec.resolve_torch import spec_for_variant
+from envspec.spec import Spec
 
 Progress = Callable[[str], None]
 
@@ -68,9 +71,9 @@ def _kernel_range(compat: Compat, torch: str, variant: str) -> dict[str, str]:
     return {"arch_min": bounds.min, "arch_max": bounds.max}
 
 
-def facts_of(loaded: LoadedSpec, plan: LockPlan, compat: Compat) -> Facts:
+def facts_of(loaded: LoadedSpec | Spec, plan: LockPlan, compat: Compat) -> Facts:
     """Derived facts the emitters need: the torch build, CUDA floors, base images."""
-    spec = loaded.spec
+    spec = loaded.spec if isinstance(loaded, LoadedSpec) else loaded
     torch = None
     if plan.torch is not None:
         torch = TorchFacts(
@@ -180,31 +183,55 @@ def _resolve(
             raise
 
 
-def build_lock(
-    loaded: LoadedSpec,
-    compat: Compat,
-    options: LockOptions,
-    *,
-    previous: Lock | None = None,
-    progress: Progress = _quiet,
-    warn: Progress = _quiet,
-) -> Lock:
-    """Resolve a spec and hash every artifact: the lock value (nothing is written here).
+def _preferences(*sources: tuple[Pin, ...]) -> tuple[Pin, ...]:
+    """Pins to keep where possible: per project name, those of the first source that pins it."""
+    chosen: dict[str, list[Pin]] = {}
+    for source in sources:
+        names = {pin.name for pin in source if pin.name not in chosen}
+        for pin in source:
+            if pin.name in names:
+                chosen.setdefault(pin.name, []).append(pin)
+    return tuple(pin for pins in chosen.values() for pin in pins)
 
-    ``progress`` gets a line per stage, ``warn`` one line per thing the user should know: a mirror
-    that was skipped and why, a file no index vouches for.
-    """
-    plan = plan_lock(loaded.spec, compat)
-    shash = spec_hash(loaded.spec, plan)
-    root = cache_dir(options.cache_dir, disabled=options.no_cache)
+
+def _pins(packages: tuple[LockedPackage, ...]) -> tuple[Pin, ...]:
+    return tuple(Pin(canonicalize_name(p.name), p.version, p.marker) for p in packages)
+
+
+def merge_builds(
+    names: tuple[str, ...], builds: tuple[tuple[LockedPackage, ...], ...]
+) -> tuple[LockedPackage, ...]:
+    """The packages of several torch builds as one lock's: an entry every build pins alike is kept
+    once, for all; any other names the builds it belongs to (pure)."""
+    owners: dict[LockedPackage, list[str]] = {}
+    for name, packages in zip(names, builds, strict=True):
+        for package in packages:
+            owners.setdefault(package, []).append(name)
+    return tuple(
+        package if len(owned) == len(names) else dataclasses.replace(package, variants=tuple(owned))
+        for package, owned in owners.items()
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Resolved:
+    resolver: str
+    resolver_version: str
+    packages: tuple[LockedPackage, ...]
+
+
+def _lock_plan(
+    plan: LockPlan,
+    options: LockOptions,
+    root: Path | None,
+    preferences: tuple[Pin, ...],
+    progress: Progress,
+    warn: Progress,
+) -> _Resolved:
+    """Resolve one plan and hash every artifact."""
     client = IndexClient(plan, default_index_url, DiskCache(root) if root is not None else None)
     indexes = [*plan.mirrors, *plan.scoped.values()]
     trusted = trusted_hosts([i.url for i in indexes if i.url and i.trusted])
-    preferences = (
-        ()
-        if previous is None or options.upgrade
-        else tuple(Pin(canonicalize_name(p.name), p.version, p.marker) for p in previous.packages)
-    )
     request = ResolveRequest(
         requirements=plan.requirements,
         constraints=plan.constraints,
@@ -247,16 +274,74 @@ def build_lock(
         warn(f"skipped mirror {failure}")
     for message in verifier.warnings:
         warn(message)
+    return _Resolved(backend.name, version, packages)
+
+
+def build_lock(
+    loaded: LoadedSpec,
+    compat: Compat,
+    options: LockOptions,
+    *,
+    previous: Lock | None = None,
+    progress: Progress = _quiet,
+    warn: Progress = _quiet,
+) -> Lock:
+    """Resolve a spec and hash every artifact: the lock value (nothing is written here).
+
+    A spec of several torch builds (``[torch] variants``) is resolved once per build, each build
+    preferring the pins of the builds before it (and of the previous lock), and the results merged:
+    what they share is locked once. ``progress`` gets a line per stage, ``warn`` one line per thing
+    the user should know: a mirror that was skipped and why, a file no index vouches for.
+    """
+    spec = loaded.spec
+    plans = lock_plans(spec, compat)
+    variants = spec.torch.variants if spec.torch is not None else ()
+    root = cache_dir(options.cache_dir, disabled=options.no_cache)
+    keep = previous is not None and not options.upgrade
+    results: list[_Resolved] = []
+    for index, plan in enumerate(plans):
+        name = variants[index] if variants else None
+        earlier = [_pins(r.packages) for r in results]
+        before: tuple[Pin, ...] = ()
+        if keep and previous is not None:
+            view = previous.select(name) if name is not None and name in previous.variant_names else previous
+            before = _pins(tuple(p for p in view.packages if not p.variants))
+        if name is not None:
+            progress(f"build {name} ({index + 1} of {len(plans)})")
+        results.append(_lock_plan(plan, options, root, _preferences(before, *earlier), progress, warn))
+    first = plans[0]
+    if variants:
+        packages = merge_builds(variants, tuple(r.packages for r in results))
+        builds = tuple(
+            _build_facts(spec, name, plan, compat) for name, plan in zip(variants, plans, strict=True)
+        )
+        facts = Facts(python_image=compat.python.images.get(first.python_minor))
+    else:
+        packages, builds, facts = results[0].packages, (), facts_of(spec, first, compat)
     return Lock(
-        spec_hash=shash,
-        name=plan.name,
-        python=plan.python,
-        platforms=plan.platforms,
-        resolver=backend.name,
-        resolver_version=version,
-        requirements=plan.requirements,
-        constraints=plan.constraints,
+        spec_hash=spec_hash(spec, plans),
+        name=first.name,
+        python=first.python,
+        platforms=first.platforms,
+        resolver=results[0].resolver,
+        resolver_version=results[0].resolver_version,
+        requirements=_union(tuple(p.requirements for p in plans)),
+        constraints=_union(tuple(p.constraints for p in plans)),
         packages=packages,
-        spec=loaded.spec,
-        facts=facts_of(loaded, plan, compat),
+        spec=spec,
+        facts=facts,
+        variants=builds,
     )
+
+
+def _build_facts(spec: Spec, name: str, plan: LockPlan, compat: Compat) -> BuildFacts:
+    facts = facts_of(spec_for_variant(spec, name), plan, compat)
+    if facts.torch is None:
+        raise ArtifactError(f"the {name} build has no torch facts")  # a spec of variants has [torch]
+    floor = compat.min_driver(facts.torch.cuda) if facts.torch.cuda else None
+    return BuildFacts(name=name, min_driver=floor, torch=facts.torch, cuda=facts.cuda)
+
+
+def _union(lists: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
+    """Each distinct line of several lists once, in first-seen order."""
+    return tuple(dict.fromkeys(line for items in lists for line in items))

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from envspec.fields import ComputeCapability
 from envspec.platforms import python_minor
+from envspec.resolve_torch import spec_for_variant
 from envspec.spec import CudaVersion, DriverVersion, ImageRef, Spec, TorchVersion, Variant, pattern
 
 LOCK_FORMAT = 1
@@ -60,7 +61,10 @@ class LockedPackage:
     index_url: str
     wheels: tuple[Artifact, ...]
     sdist: Artifact | None = None
-    marker: str | None = None
+    marker: str | None = None  # the resolver's environment marker (platforms, Python), if any
+    # the torch builds this entry belongs to, in the spec's order; empty: every build (and every
+    # lock of one build). The lockfile writes them into the marker as ``'cu121' in extras``.
+    variants: tuple[str, ...] = ()
 
     @property
     def artifacts(self) -> tuple[Artifact, ...]:
@@ -97,6 +101,16 @@ class CudaFacts(_Facts):
     runtime_image: ImageRef | None = Field(default=None, alias="runtime-image")
 
 
+class BuildFacts(_Facts):
+    """One torch build of a lock of several: its name and what it needs of a machine."""
+
+    name: Variant
+    # the oldest NVIDIA driver the build's CUDA runs on (None: a CPU build), checked at install
+    min_driver: DriverVersion | None = Field(default=None, alias="min-driver")
+    torch: TorchFacts
+    cuda: CudaFacts | None = None
+
+
 class Facts(_Facts):
     """What envspec derived from the spec and the compatibility data when it locked."""
 
@@ -124,11 +138,44 @@ class Lock:
     constraints: tuple[str, ...]
     packages: tuple[LockedPackage, ...]
     spec: Spec  # the spec the lock was made from, so that emitting never reads the spec file
-    facts: Facts
+    facts: Facts  # a lock of several builds: only what they share (the builds' own are in ``variants``)
+    # a lock of several torch builds: each build's facts, in the spec's order of preference
+    variants: tuple[BuildFacts, ...] = ()
+    variant: str | None = None  # a view made by :meth:`select`: the build it holds
 
     @property
     def env_id(self) -> str:
         return environment_id(self.spec_hash, self.name, self.packages)
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        return tuple(b.name for b in self.variants)
+
+    def select(self, name: str) -> Lock:
+        """The lock as one of its builds' machines install it: that build's packages and facts.
+
+        The view's environment id is that of the environment the build gives, which is what an
+        environment built from this lock records. Raises KeyError for a build the lock does not hold.
+        """
+        build = next((b for b in self.variants if b.name == name), None)
+        if build is None:
+            raise KeyError(name)
+        return dataclasses.replace(
+            self,
+            packages=tuple(
+                dataclasses.replace(p, variants=())
+                for p in self.packages
+                if not p.variants or name in p.variants
+            ),
+            spec=spec_for_variant(self.spec, name),
+            facts=self.facts.model_copy(update={"torch": build.torch, "cuda": build.cuda}),
+            variants=(),
+            variant=name,
+        )
+
+    def builds(self) -> tuple[Lock, ...]:
+        """Each build's view (:meth:`select`) in order; a lock of one build is its own only view."""
+        return tuple(self.select(n) for n in self.variant_names) if self.variants else (self,)
 
     @property
     def python_minor(self) -> str:
@@ -144,8 +191,9 @@ def environment_id(spec_hash: str, name: str, packages: Sequence[LockedPackage])
     edited by hand no longer matches the id it carries.
     """
     digest = hashlib.sha256(spec_hash.encode())
-    for package in sorted(packages, key=lambda p: (p.name, p.marker or "")):
-        digest.update(f"\n{package.name}=={package.version};{package.marker or ''}".encode())
+    for package in sorted(packages, key=lambda p: (p.name, p.marker or "", p.variants)):
+        builds = f";{','.join(package.variants)}" if package.variants else ""
+        digest.update(f"\n{package.name}=={package.version};{package.marker or ''}{builds}".encode())
         # files in the order the lockfile lists them: wheels by name, then the sdist
         for artifact in (
             *sorted(package.wheels, key=lambda a: a.name),

@@ -18,7 +18,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from envspec.compat import Compat, cuda_of_variant
 from envspec.errors import EnvspecError
 from envspec.platforms import python_minor
-from envspec.resolve_torch import effective_variant
+from envspec.resolve_torch import effective_variant, spec_for_variant, variants_of, with_variant_urls
 from envspec.spec import Spec
 
 TORCH_PROJECTS = ("torch", "torchvision", "torchaudio")
@@ -98,7 +98,7 @@ def _pin(name: str, version: str, local: str | None) -> str:
     return f"{name}=={version}+{local}" if local else f"{name}=={version}"
 
 
-def _torch(spec: Spec, compat: Compat) -> TorchPlan | None:
+def _torch(spec: Spec, compat: Compat, *, label: bool = False) -> TorchPlan | None:
     if spec.torch is None:
         return None
     series = compat.torch_series(spec.torch.version)
@@ -108,7 +108,7 @@ def _torch(spec: Spec, compat: Compat) -> TorchPlan | None:
     # On a PyTorch index every Linux build carries its label (2.1.2+cu118); macOS and Windows CPU
     # wheels carry none, so a spec with those platforms pins the plain version.
     local: str | None = None
-    if spec.torch.index is not None and (variant != series.pypi_default or variant == "cpu"):
+    if spec.torch.index is not None and (label or variant != series.pypi_default or variant == "cpu"):
         local = variant
     if variant == "cpu" and any(not p.startswith("linux") for p in spec.env.platforms):
         local = None
@@ -146,9 +146,16 @@ def _requirements(spec: Spec, torch: TorchPlan | None) -> tuple[str, ...]:
     return tuple(requirements)
 
 
-def plan_lock(spec: Spec, compat: Compat) -> LockPlan:
-    """Derive the lock plan of a spec that passed :func:`envspec.checks.check`."""
-    torch = _torch(spec, compat)
+def plan_lock(spec: Spec, compat: Compat, *, label: bool = False) -> LockPlan:
+    """Derive the lock plan of a spec of one torch build that passed :func:`envspec.checks.check`.
+
+    ``label``: pin the torch packages with the build's local label even where the index's plain
+    version would do (one build of several: each must be told apart on any index).
+    """
+    variant = effective_variant(spec)
+    if variant is not None:
+        spec = with_variant_urls(spec, variant)
+    torch = _torch(spec, compat, label=label)
     series = compat.torch_series(spec.torch.version) if spec.torch else None
     refs = {m.name: IndexRef(m.name, m.url, m.trusted) for m in spec.mirrors}
     torch_index = spec.torch.index if spec.torch else None
@@ -179,7 +186,15 @@ def plan_lock(spec: Spec, compat: Compat) -> LockPlan:
     )
 
 
-def spec_hash(spec: Spec, plan: LockPlan) -> str:
+def lock_plans(spec: Spec, compat: Compat) -> tuple[LockPlan, ...]:
+    """One plan per torch build of the spec, in its order of preference (one plan for most specs)."""
+    variants = variants_of(spec)
+    if not variants:
+        return (plan_lock(spec, compat),)
+    return tuple(plan_lock(spec_for_variant(spec, v), compat, label=True) for v in variants)
+
+
+def spec_hash(spec: Spec, plans: LockPlan | tuple[LockPlan, ...]) -> str:
     """The canonical hash of what a lock is made from, as ``sha256:<hex>``.
 
     It changes when anything in the spec changes (every field, defaults included, in canonical JSON:
@@ -187,9 +202,14 @@ def spec_hash(spec: Spec, plan: LockPlan) -> str:
     that moves a companion version or a constraint), or when the plan format changes. It does not
     change with comments, key order, or formatting of the spec file, nor with the index contents.
     """
+    if isinstance(plans, LockPlan):
+        plans = (plans,)
     document = {
         "spec": spec.model_dump(mode="json", by_alias=True),
-        "plan": plan.canonical(),
+        # one plan as before builds came in several, so that such a spec's hash has not changed
+        "plan": plans[0].canonical()
+        if len(plans) == 1 and not variants_of(spec)
+        else [p.canonical() for p in plans],
     }
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()

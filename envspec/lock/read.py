@@ -24,10 +24,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from envspec.errors import Diagnostic, EnvspecError, KeyPath, Severity, SpecError
 from envspec.fsio import read_limited
 from envspec.load import diagnostics_from_pydantic
+from envspec.lock.buildmarkers import marker_problems, split_marker
 from envspec.lock.model import (
     HASH_FROM,
     LOCK_FORMAT,
     Artifact,
+    BuildFacts,
     Facts,
     HashFrom,
     Lock,
@@ -78,6 +80,7 @@ class _Tool(BaseModel):
     requirements: tuple[PythonRequirement, ...]
     constraints: tuple[PythonRequirement, ...]
     facts: Facts = Field(default_factory=Facts)
+    variants: tuple[BuildFacts, ...] = ()
     spec: Spec
 
 
@@ -211,6 +214,8 @@ def _artifact(data: Mapping[str, Any], sources: Mapping[str, HashFrom]) -> Artif
 
 def _package(data: Mapping[str, Any]) -> LockedPackage:
     sources = data["tool"]["envspec"].get("hashes-from", {})
+    split = split_marker(data.get("marker"))
+    marker, builds = split if split is not None else (data.get("marker"), ())
     return LockedPackage(
         name=data["name"],
         version=data["version"],
@@ -218,7 +223,8 @@ def _package(data: Mapping[str, Any]) -> LockedPackage:
         index_url=data["index"],
         wheels=tuple(_artifact(w, sources) for w in data.get("wheels", [])),
         sdist=_artifact(data["sdist"], sources) if "sdist" in data else None,
-        marker=data.get("marker"),
+        marker=marker,
+        variants=builds,
     )
 
 
@@ -261,6 +267,21 @@ def _consistency(lock: Lock, data: Mapping[str, Any], recorded_id: str) -> Itera
             "requires-python does not match the locked Python",
             ("requires-python",),
             f'"=={python_minor(lock.python)}.*"',
+        )
+    builds = lock.variant_names
+    if tuple(spec.torch.variants if spec.torch else ()) != builds:
+        yield _diagnostic(
+            "inconsistent-lock",
+            f"the lock holds the builds {', '.join(builds) or 'none'}",
+            (*tool, "variants"),
+            "one [[tool.envspec.variants]] table per build of [tool.envspec.spec.torch] variants, in order",
+        )
+    if data.get("extras", []) != list(builds):
+        yield _diagnostic(
+            "inconsistent-lock",
+            "the lock's extras are not its torch builds",
+            ("extras",),
+            repr(list(builds)),
         )
     if lock.env_id != recorded_id:
         yield _diagnostic(
@@ -330,9 +351,12 @@ def parse_lock(text: str, file: str) -> Lock:
             _diagnostic("invalid-pylock", exc.message, _context_path(exc.context), "a PEP 751 lock file")
         )
     packages = data.get("packages")
+    extras = data.get("extras", [])
+    builds = tuple(e for e in extras if isinstance(e, str)) if isinstance(extras, list) else ()
     for i, package in enumerate(packages if isinstance(packages, list) else []):
         if isinstance(package, Mapping):
             problems += _package_problems(package, ("packages", i))
+            problems += marker_problems(package, ("packages", i), builds)
     tool: _Tool | None = None
     try:
         tool = _Tool.model_validate(raw_tool)
@@ -356,6 +380,7 @@ def parse_lock(text: str, file: str) -> Lock:
         packages=tuple(_package(p) for p in data["packages"]),
         spec=tool.spec,
         facts=tool.facts,
+        variants=tool.variants,
     )
     _fail_if(list(_consistency(lock, data, tool.env_id)), text, file)
     return lock

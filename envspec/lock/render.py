@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from envspec import __version__
+from envspec.lock.buildmarkers import lock_marker
 from envspec.lock.model import LOCK_FORMAT, Artifact, Lock, LockedPackage
 from envspec.platforms import environment_marker, python_minor
 from envspec.tomlwrite import Inline, dumps
@@ -72,14 +73,20 @@ def tool_table(lock: Lock) -> dict[str, Any]:
         "requirements": list(lock.requirements),
         "constraints": list(lock.constraints),
         "facts": _prune(lock.facts.model_dump(mode="json", by_alias=True)),
+        **(
+            {"variants": [_prune(b.model_dump(mode="json", by_alias=True)) for b in lock.variants]}
+            if lock.variants
+            else {}
+        ),
         "spec": _prune(lock.spec.model_dump(mode="json", by_alias=True)),
     }
 
 
 def _package(package: LockedPackage) -> dict[str, object]:
     table: dict[str, object] = {"name": package.name, "version": package.version}
-    if package.marker:
-        table["marker"] = package.marker
+    marker = lock_marker(package)
+    if marker:
+        table["marker"] = marker
     table["index"] = package.index_url
     if package.sdist is not None:
         table["sdist"] = _artifact(package.sdist)
@@ -95,12 +102,18 @@ def _package(package: LockedPackage) -> dict[str, object]:
 
 def render_lock(lock: Lock) -> str:
     """The lockfile text: canonical, deterministic, ending in one newline."""
+    order = {name: i for i, name in enumerate(lock.variant_names)}
+    packages = sorted(
+        lock.packages, key=lambda p: (p.name, p.marker or "", tuple(order[v] for v in p.variants))
+    )
     document: dict[str, object] = {
         "lock-version": "1.0",
         "environments": [environment_marker(p) for p in lock.platforms],
         "requires-python": f"=={python_minor(lock.python)}.*",
-        "created-by": "envspec",
-        "packages": [_package(p) for p in sorted(lock.packages, key=lambda p: (p.name, p.marker or ""))],
-        "tool": {"envspec": tool_table(lock)},
     }
+    if lock.variants:
+        document["extras"] = list(lock.variant_names)  # PEP 751: what lock markers may test
+    document["created-by"] = "envspec"
+    document["packages"] = [_package(p) for p in packages]
+    document["tool"] = {"envspec": tool_table(lock)}
     return dumps(document, comments=(HEADER, f"environment {lock.env_id}"))

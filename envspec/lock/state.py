@@ -67,10 +67,10 @@ class Freshness:
 
 def freshness(spec: Spec, compat: Compat, target: Path) -> Freshness:
     """Compare the lockfile at ``target`` (if any) with ``spec``."""
-    from envspec.lock.plan import plan_lock, spec_hash
+    from envspec.lock.plan import lock_plans, spec_hash
     from envspec.lock.read import read_spec_hash
 
-    current = spec_hash(spec, plan_lock(spec, compat))
+    current = spec_hash(spec, lock_plans(spec, compat))
     existing: str | None = None
     if target.is_file():
         try:
