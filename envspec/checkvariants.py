@@ -63,10 +63,18 @@ def check_builds(spec: Spec, compat: Compat, rules: tuple[Rule, ...]) -> Iterato
         )
     for index, name in enumerate(variants):
         if name in variants[:index]:
-            yield _error("duplicate-variant", f"{name} is listed twice", ("torch", "variants", index))
+            yield _error(
+                "duplicate-variant",
+                f"{name} is listed twice",
+                ("torch", "variants", index),
+                expected="each build once, in order of preference",
+                hint=f"remove the second {name}",
+            )
             continue
         for rule in rules:
             for found in rule(spec_for_variant(spec, name), compat):
+                if found.code == "variant-needs-index" and torch.index is None:
+                    continue  # said once for all builds, below
                 moved = _moved(found, index)
                 key = (moved.code, moved.path, moved.message)
                 if key not in seen:
@@ -137,7 +145,7 @@ def explain_builds(spec: Spec, compat: Compat) -> tuple[str, ...]:
         return ()
     gpus = spec.cuda.gpus if spec.cuda is not None else ()
     lines = []
-    for order, name in enumerate(spec.torch.variants, start=1):
+    for order, name in enumerate(dict.fromkeys(spec.torch.variants), start=1):
         needs = build_needs(compat, spec.torch.version, name, others=False)
         if needs.cuda is None:
             lines.append(f"{order}. {needs.label}: runs anywhere (no GPU used)")

@@ -20,10 +20,12 @@ def emitted_codes() -> set[str]:
         "spec.py",
         "fields.py",
         "checks.py",
+        "checkvariants.py",
         "lint.py",
         "text.py",
         "lock/read.py",
         "lock/model.py",
+        "lock/buildmarkers.py",
     )
     for name in sources:
         text = (REPO / "envspec" / name).read_text()

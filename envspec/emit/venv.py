@@ -78,13 +78,16 @@ def activate_fish(variables: list[tuple[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def manifest_lines(packages: list[LockedPackage], python: str, platform: str) -> list[str]:
+def manifest_lines(
+    packages: list[LockedPackage], python: str, platform: str, *, builds: bool = False
+) -> list[str]:
     """``sha256 size project filename url`` for every locked file of ``packages``.
 
     The wheels that fit ``platform`` come first, most specific tag first, then the package's other
     wheels (another locked platform's), then its sdist: the fetcher installs the best one the
     interpreter takes, in this order when it cannot rank tags itself. Every field is validated lock
-    data without spaces, so one line per file is unambiguous.
+    data without spaces, so one line per file is unambiguous. ``builds``: each line starts with the
+    torch builds the package belongs to (``cu126,cpu``), or ``*`` for all (a lock of several builds).
     """
     ranking = {tag: i for i, tag in enumerate(platform_tags(platform))}
     accepted = target_tags(python, platform)
@@ -98,8 +101,25 @@ def manifest_lines(packages: list[LockedPackage], python: str, platform: str) ->
                 rank = min((ranking.get(t.platform, len(ranking)) for t in wheel_tags), default=len(ranking))
             ordered.append((rank, wheel.name, wheel))
         files = [w for _, _, w in sorted(ordered)] + ([package.sdist] if package.sdist else [])
-        lines += [f"{a.sha256} {a.size} {package.name} {a.name} {a.url}" for a in files]
+        prefix = f"{','.join(package.variants) or '*'} " if builds else ""
+        lines += [f"{prefix}{a.sha256} {a.size} {package.name} {a.name} {a.url}" for a in files]
     return lines
+
+
+def _build_arrays(ctx: EmitContext) -> list[str]:
+    """A lock of several torch builds: each build's name, needs and environment, one array each."""
+    lock = ctx.lock
+    views = [lock.select(name) for name in lock.variant_names]
+    rows = {
+        "ENVSPEC_VARIANTS": [b.name for b in lock.variants],
+        "ENVSPEC_VARIANT_MIN_DRIVER": [b.min_driver or "" for b in lock.variants],
+        "ENVSPEC_VARIANT_ARCH_MIN": [b.torch.arch_min or "" for b in lock.variants],
+        "ENVSPEC_VARIANT_ARCH_MAX": [b.torch.arch_max or "" for b in lock.variants],
+        "ENVSPEC_VARIANT_ENV_ID": [v.env_id for v in views],
+        "ENVSPEC_VARIANT_PACKAGE_COUNT": [str(len(packages_for(v, ctx.platform))) for v in views],
+    }
+    lines = ["# the lock's torch builds in order of preference, and what each needs (empty: one build)"]
+    return lines + [_array(name, values) for name, values in rows.items()]
 
 
 class VenvEmitter:
@@ -136,6 +156,7 @@ class VenvEmitter:
             "# the GPU compute capabilities the lock's CUDA build has kernels for (empty: not known)",
             f"ENVSPEC_ARCH_MIN={_q(lock.facts.torch.arch_min or '' if lock.facts.torch else '')}",
             f"ENVSPEC_ARCH_MAX={_q(lock.facts.torch.arch_max or '' if lock.facts.torch else '')}",
+            *_build_arrays(ctx),
             "# mirrors in failover order; an empty one is the installer's default index",
             _array("ENVSPEC_MIRRORS", mirrors),
             "# indexes that serve only some packages (a PyTorch index, a private index)",
@@ -155,7 +176,7 @@ class VenvEmitter:
             _heredoc("envspec_activate_fish", activate_fish(variables), f"ENVSPEC_FISH_{tag}"),
             _heredoc(
                 "envspec_manifest",
-                "\n".join(manifest_lines(packages, lock.python, ctx.platform)),
+                "\n".join(manifest_lines(packages, lock.python, ctx.platform, builds=bool(lock.variants))),
                 f"ENVSPEC_MANIFEST_{tag}",
             ),
             _heredoc("envspec_lock_text", ctx.lock_text, f"ENVSPEC_LOCK_{tag}"),

@@ -21,6 +21,13 @@ ENVSPEC_MIN_DRIVER=''
 # the GPU compute capabilities the lock's CUDA build has kernels for (empty: not known)
 ENVSPEC_ARCH_MIN=''
 ENVSPEC_ARCH_MAX=''
+# the lock's torch builds in order of preference, and what each needs (empty: one build)
+ENVSPEC_VARIANTS=()
+ENVSPEC_VARIANT_MIN_DRIVER=()
+ENVSPEC_VARIANT_ARCH_MIN=()
+ENVSPEC_VARIANT_ARCH_MAX=()
+ENVSPEC_VARIANT_ENV_ID=()
+ENVSPEC_VARIANT_PACKAGE_COUNT=()
 # mirrors in failover order; an empty one is the installer's default index
 ENVSPEC_MIRRORS=(http://127.0.0.1:38751/simple)
 # indexes that serve only some packages (a PyTorch index, a private index)
@@ -972,6 +979,7 @@ usage() {
     cat <<'USAGE'
 Usage: bash bootstrap.sh [--prefix DIR] [--python PATH] [--mirror URL]... [--offline DIR] [--jobs N]
                          [--installer auto|uv|pip] [--cache DIR] [--no-swap] [--no-host-check]
+                         [--variant NAME]
 
 Creates (or brings up to date) a virtual environment holding exactly the locked packages.
 
@@ -988,7 +996,10 @@ Creates (or brings up to date) a virtual environment holding exactly the locked 
                   build leaves a half-built DIR); by default DIR is a link, switched at the end
   --no-host-check build even where this machine's NVIDIA driver is older than the lock's CUDA build
                   needs (for another machine); by default that is refused before any download
-                  (ENVSPEC_CUDA_DRIVER=VERSION or none replaces the driver's detection)
+                  (ENVSPEC_CUDA_DRIVER=VERSION or none replaces the driver's detection,
+                  ENVSPEC_GPU_ARCH=8.6,9.0 or none the GPUs')
+  --variant NAME  a lock of several torch builds: install this one; by default the first build, in
+                  the lock's order, that this machine's driver and GPUs run (cpu runs anywhere)
 
 Every file is checked against the lock's size and sha256 before the installer sees it. The
 environment itself lives in DIR.envspec/<lock hash> and DIR links to it: a run that is killed at any
@@ -1007,6 +1018,7 @@ installer=auto
 jobs=4
 swap=1
 host_check=1
+variant=""
 mirrors=()
 while [ "$#" -gt 0 ]; do
     case "$1" in
@@ -1026,6 +1038,8 @@ while [ "$#" -gt 0 ]; do
         --cache=*|--pip-cache=*) cache="${1#*=}"; shift ;;
         --no-swap) swap=0; shift ;;
         --no-host-check) host_check=0; shift ;;
+        --variant) [ "$#" -ge 2 ] || { usage >&2; exit 2; }; variant="$2"; shift 2 ;;
+        --variant=*) variant="${1#*=}"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) say "unknown argument: $1"; usage >&2; exit 2 ;;
     esac
@@ -1045,7 +1059,142 @@ case "$final" in
     *[\$\`\\\"]*) die "the prefix $final holds \$, \`, \\ or a double quote, which Python's activate script would run as code" ;;
 esac
 store="$final.envspec"
-tag="${ENVSPEC_LOCK_SHA256:0:16}"
+
+# The machine's NVIDIA driver and GPUs, for the checks below (and the choice of a torch build).
+driver_here() {
+    local found=""
+    if [ -n "${ENVSPEC_CUDA_DRIVER:-}" ]; then printf '%s\n' "$ENVSPEC_CUDA_DRIVER"; return; fi
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        found="$({ timeout 15 nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null \
+            || true; } | head -n 1 | tr -d ' \r')"
+    fi
+    if [ -z "$found" ] && [ -r /proc/driver/nvidia/version ]; then
+        found="$(sed -n 's/^NVRM version:.*[[:space:]]\([0-9]\{3\}\(\.[0-9]\{1,3\}\)\{0,2\}\)[[:space:]].*/\1/p' \
+            /proc/driver/nvidia/version | head -n 1)"
+    fi
+    printf '%s\n' "$found"
+}
+version_below() {  # whether the dotted version $1 is below $2, part by part
+    local i a b
+    IFS=. read -r -a a <<<"$1"
+    IFS=. read -r -a b <<<"$2"
+    for i in 0 1 2; do
+        if ((10#${a[i]:-0} < 10#${b[i]:-0})); then return 0; fi
+        if ((10#${a[i]:-0} > 10#${b[i]:-0})); then return 1; fi
+    done
+    return 1
+}
+gpus_here() {  # each GPU's compute capability, one a line (none where nvidia-smi cannot say)
+    if [ -n "${ENVSPEC_GPU_ARCH:-}" ]; then
+        [ "$ENVSPEC_GPU_ARCH" = none ] || printf '%s\n' "$ENVSPEC_GPU_ARCH" | tr ',' '\n' | tr -d ' '
+        return
+    fi
+    if command -v nvidia-smi >/dev/null 2>&1; then
+        { timeout 15 nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null || true; } \
+            | tr -d ' \r' | grep -E '^[0-9]{1,2}\.[0-9]$' || true
+    fi
+}
+capability_number() {  # "8.6", "86" or "sm_86" -> 86 (major * 10 + minor); empty when malformed
+    local value="${1#sm_}"
+    case "$value" in
+        [1-9].[0-9]|[1-9][0-9].[0-9]) printf '%s\n' "$((10#${value%.*} * 10 + ${value#*.}))" ;;
+        [1-9][0-9]|[1-9][0-9][0-9]) printf '%s\n' "$((10#$value))" ;;
+    esac
+}
+gpu_outside() {  # whether a GPU of capability $1 (a number, e.g. 86) lacks kernels in sm_$2..sm_$3
+    [ -n "$2" ] && [ -n "$3" ] || return 1
+    [ "$1" -lt "$2" ] || { [ "$1" -gt "$3" ] && [ "$(($1 / 10))" != "$(($3 / 10))" ]; }
+}
+
+# 0. A lock of several torch builds: the one to install (--variant, or the first this machine runs).
+if [ "${#ENVSPEC_VARIANTS[@]}" -gt 0 ]; then
+    chosen=""
+    if [ -n "$variant" ]; then
+        for i in "${!ENVSPEC_VARIANTS[@]}"; do
+            if [ "${ENVSPEC_VARIANTS[i]}" = "$variant" ]; then chosen="$i"; fi
+        done
+        if [ -z "$chosen" ]; then
+            say "--variant $variant: the lock has the builds ${ENVSPEC_VARIANTS[*]}"
+            exit 2
+        fi
+        say "build $variant: chosen with --variant"
+    elif [ "$host_check" = 0 ]; then
+        chosen=0
+        say "build ${ENVSPEC_VARIANTS[0]}: the lock's first (--no-host-check)"
+    else
+        driver="$(driver_here)"
+        case "$driver" in
+            ''|none) driver="" ;;
+            *[!0-9.]*|.*|*.) say "ENVSPEC_CUDA_DRIVER=$driver is not a driver version (e.g. 535.129.03, or none)"; exit 2 ;;
+        esac
+        gpus=()
+        while IFS= read -r gpu; do
+            [ -n "$gpu" ] || continue
+            number="$(capability_number "$gpu")"
+            if [ -z "$number" ]; then
+                say "ENVSPEC_GPU_ARCH: $gpu is not a compute capability (e.g. 8.6, 86 or sm_86; or none)"
+                exit 2
+            fi
+            gpus+=("$number")
+        done < <(if [ -n "$driver" ]; then gpus_here; fi)
+        for i in "${!ENVSPEC_VARIANTS[@]}"; do
+            name="${ENVSPEC_VARIANTS[i]}" floor="${ENVSPEC_VARIANT_MIN_DRIVER[i]}"
+            low="$(capability_number "${ENVSPEC_VARIANT_ARCH_MIN[i]}")"
+            high="$(capability_number "${ENVSPEC_VARIANT_ARCH_MAX[i]}")"
+            why=""
+            if [ -z "$floor" ]; then
+                why="runs on any machine"
+            elif [ -z "$driver" ]; then
+                say "build $name skipped: it needs an NVIDIA driver >= $floor, and there is none here"
+                continue
+            elif version_below "$driver" "$floor"; then
+                say "build $name skipped: it needs an NVIDIA driver >= $floor, and this one is $driver"
+                continue
+            else
+                why="driver $driver >= $floor"
+                outside=""
+                for number in ${gpus[@]+"${gpus[@]}"}; do
+                    if gpu_outside "$number" "$low" "$high"; then outside="sm_$number"; fi
+                done
+                if [ -n "$outside" ]; then
+                    say "build $name skipped: it has kernels for sm_$low to sm_$high, and a GPU here is $outside"
+                    continue
+                fi
+                if [ "${#gpus[@]}" -gt 0 ] && [ -n "$low" ]; then why="$why; GPUs within sm_$low to sm_$high"; fi
+            fi
+            chosen="$i"
+            say "build $name: $why"
+            break
+        done
+        if [ -z "$chosen" ]; then
+            say "error: none of the lock's builds (${ENVSPEC_VARIANTS[*]}) runs on this machine; nothing was downloaded"
+            say "pass --variant NAME to build one for another machine, or lock a build this machine runs (envspec host names them)"
+            exit 1
+        fi
+        host_check=0  # the build was chosen by these very checks
+    fi
+    variant="${ENVSPEC_VARIANTS[chosen]}"
+    ENVSPEC_ENV_ID="${ENVSPEC_VARIANT_ENV_ID[chosen]}"
+    ENVSPEC_PACKAGE_COUNT="${ENVSPEC_VARIANT_PACKAGE_COUNT[chosen]}"
+    ENVSPEC_MIN_DRIVER="${ENVSPEC_VARIANT_MIN_DRIVER[chosen]}"
+    ENVSPEC_ARCH_MIN="${ENVSPEC_VARIANT_ARCH_MIN[chosen]}"
+    ENVSPEC_ARCH_MAX="${ENVSPEC_VARIANT_ARCH_MAX[chosen]}"
+    tag="${ENVSPEC_LOCK_SHA256:0:16}-$variant"
+elif [ -n "$variant" ]; then
+    say "--variant $variant: this lock holds one torch build"
+    exit 2
+else
+    tag="${ENVSPEC_LOCK_SHA256:0:16}"
+fi
+# the locked files of this build: the manifest's lines, less a lock of builds' first column
+manifest() {
+    local builds line
+    if [ "${#ENVSPEC_VARIANTS[@]}" = 0 ]; then envspec_manifest; return; fi
+    while IFS= read -r line; do
+        builds="${line%% *}"
+        case ",$builds," in ",*,"|*",$variant,"*) printf '%s\n' "${line#* }" ;; esac
+    done < <(envspec_manifest)
+}
 
 is_current() {
     [ -x "$1/bin/python" ] && [ -f "$1/envspec-stamp" ] \
@@ -1128,46 +1277,6 @@ fi
 # 4b. The NVIDIA driver: a CUDA build that the driver here cannot run is refused before anything is
 #     downloaded. No driver at all (a build host, an image build) is no error: the environment is
 #     built, and runs where a driver at or above the floor is.
-driver_here() {
-    local found=""
-    if [ -n "${ENVSPEC_CUDA_DRIVER:-}" ]; then printf '%s\n' "$ENVSPEC_CUDA_DRIVER"; return; fi
-    if command -v nvidia-smi >/dev/null 2>&1; then
-        found="$({ timeout 15 nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null \
-            || true; } | head -n 1 | tr -d ' \r')"
-    fi
-    if [ -z "$found" ] && [ -r /proc/driver/nvidia/version ]; then
-        found="$(sed -n 's/^NVRM version:.*[[:space:]]\([0-9]\{3\}\(\.[0-9]\{1,3\}\)\{0,2\}\)[[:space:]].*/\1/p' \
-            /proc/driver/nvidia/version | head -n 1)"
-    fi
-    printf '%s\n' "$found"
-}
-version_below() {  # whether the dotted version $1 is below $2, part by part
-    local i a b
-    IFS=. read -r -a a <<<"$1"
-    IFS=. read -r -a b <<<"$2"
-    for i in 0 1 2; do
-        if ((10#${a[i]:-0} < 10#${b[i]:-0})); then return 0; fi
-        if ((10#${a[i]:-0} > 10#${b[i]:-0})); then return 1; fi
-    done
-    return 1
-}
-gpus_here() {  # each GPU's compute capability, one a line (none where nvidia-smi cannot say)
-    if [ -n "${ENVSPEC_GPU_ARCH:-}" ]; then
-        [ "$ENVSPEC_GPU_ARCH" = none ] || printf '%s\n' "$ENVSPEC_GPU_ARCH" | tr ',' '\n' | tr -d ' '
-        return
-    fi
-    if command -v nvidia-smi >/dev/null 2>&1; then
-        { timeout 15 nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null || true; } \
-            | tr -d ' \r' | grep -E '^[0-9]{1,2}\.[0-9]$' || true
-    fi
-}
-capability_number() {  # "8.6", "86" or "sm_86" -> 86 (major * 10 + minor); empty when malformed
-    local value="${1#sm_}"
-    case "$value" in
-        [1-9].[0-9]|[1-9][0-9].[0-9]) printf '%s\n' "$((10#${value%.*} * 10 + ${value#*.}))" ;;
-        [1-9][0-9]|[1-9][0-9][0-9]) printf '%s\n' "$((10#$value))" ;;
-    esac
-}
 if [ -n "$ENVSPEC_ARCH_MIN" ] && [ -n "$ENVSPEC_ARCH_MAX" ] && [ "$host_check" = 1 ]; then
     low="$(capability_number "$ENVSPEC_ARCH_MIN")"
     high="$(capability_number "$ENVSPEC_ARCH_MAX")"
@@ -1288,7 +1397,7 @@ fi
 if [ -n "$work" ]; then
     scratch="$work/.envspec-build"
     mkdir -p -- "$scratch/files"
-    envspec_manifest >"$scratch/manifest.txt"
+    manifest >"$scratch/manifest.txt"
     envspec_fetch_py >"$scratch/fetch.py"
     direct=0
     if [ "$installer" = uv ] && [ -z "$offline" ] && [ "${#mirrors[@]}" = 0 ]; then
@@ -1304,6 +1413,7 @@ if [ -n "$work" ]; then
         direct_install=(env "UV_HTTP_TIMEOUT=$((${timeout_s:-0} > 0 ? timeout_s : 1))" "$uv" pip install
             --no-config --python "$work/bin/python" --no-index --cache-dir "${cache:-$scratch/uv-cache}")
         if [ "$ENVSPEC_ONLY_BINARY" = 1 ]; then direct_install+=(--only-binary :all:); fi
+        if [ "${#ENVSPEC_VARIANTS[@]}" -gt 0 ]; then direct_install+=(--extra "$variant"); fi
         if run_child "${direct_install[@]}" -r "$scratch/pylock.toml" >"$scratch/install.log" 2>&1; then
             direct=1
             say "installed $ENVSPEC_PACKAGE_COUNT packages in $((SECONDS - started)) s"
@@ -1369,6 +1479,7 @@ if [ -n "$work" ]; then
         envspec_activate_fish >>"$work/bin/activate.fish"
     fi
     envspec_lock_text >"$work/envspec-lock.toml"
+    if [ "${#ENVSPEC_VARIANTS[@]}" -gt 0 ]; then printf '%s\n' "$variant" >"$work/envspec-variant"; fi
     rm -rf -- "$scratch"
     # the stamp goes last: only a complete environment has one
     printf '%s %s\n' "$ENVSPEC_ENV_ID" "$ENVSPEC_LOCK_SHA256" >"$work/envspec-stamp"
@@ -1389,7 +1500,7 @@ if [ "$swap" = 1 ]; then
     while IFS= read -r entry; do rm -rf -- "$entry"; done < <(leftovers)
 fi
 
-say "ready: environment $ENVSPEC_ENV_ID at $final"
+say "ready: environment $ENVSPEC_ENV_ID${variant:+ (torch build $variant)} at $final"
 # the hints are commands to paste: the prefix is shell-quoted, whatever characters it holds
 say "activate it with: source $(printf '%q' "$final/bin/activate")"
 say "check it with:    envspec verify --python $(printf '%q' "$final/bin/python")"

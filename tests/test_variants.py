@@ -1,0 +1,318 @@
+"""One lock for a mixed GPU lab: torch builds resolved together, one chosen per machine at install.
+
+The lab (tests.support.variants) serves torch 2.13.0 ``+cu130``, ``+cu126`` and ``+cpu`` stand-ins
+from one static index per build (``.../{variant}/simple``) and their ``nvidia-*`` dependencies from
+a general index, all on 127.0.0.1; ``envspec lock``, the standard installers and the emitted
+``bootstrap.sh`` run for real against them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from packaging.pylock import Pylock
+
+from envspec.lock.read import InvalidLockError, parse_lock, read_lock
+from tests.support.index import IndexServer, serve_index
+from tests.support.isolation import isolated_env
+from tests.support.variants import BUILDS, build_lab, lab_spec, serve_static
+
+EXPECTED = {
+    "cu130": {"filelock", "nvidia-cublas-cu13", "nvidia-cudnn-cu13", "torch"},
+    "cu126": {"filelock", "nvidia-cublas-cu12", "nvidia-cudnn-cu12", "torch"},
+    "cpu": {"filelock", "torch"},
+}
+
+
+def envspec(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "envspec", *args], capture_output=True, text=True, check=False, cwd=cwd
+    )
+
+
+class Lab:
+    def __init__(self, root: Path, general: IndexServer, torch_base: str) -> None:
+        self.root, self.general, self.torch_base = root, general, torch_base
+
+    def spec(self, name: str, *, builds: tuple[str, ...] = BUILDS, extra: str = "") -> Path:
+        path = self.root / f"{name}.toml"
+        path.write_text(
+            lab_spec(self.general.url, self.torch_base + "/{variant}/simple", builds=builds, extra=extra)
+        )
+        return path
+
+    def lock(self, name: str, **kwargs: object) -> Path:
+        spec = self.spec(name, **kwargs)  # type: ignore[arg-type]
+        out = self.root / f"pylock.{name}.toml"
+        done = envspec("lock", str(spec), "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        return out
+
+    def emit(self, lock: Path) -> Path:
+        out = self.root / f"out-{lock.stem}"
+        done = envspec("emit", "--lock", str(lock), "--target", "venv", "-o", str(out))
+        assert done.returncode == 0, done.stderr
+        return out / "bootstrap.sh"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    root = build_lab(tmp_path_factory.mktemp("lab"))
+    with serve_index(root / "general") as general, serve_static(root / "torch") as torch_base:
+        yield Lab(root, general, torch_base)
+
+
+@pytest.fixture(scope="module")
+def lab_lock(lab: Lab) -> Path:
+    return lab.lock("lab")
+
+
+@pytest.fixture(scope="module")
+def bootstrap_sh(lab: Lab, lab_lock: Path) -> Path:
+    return lab.emit(lab_lock)
+
+
+# -- the lock ---------------------------------------------------------------------------------------
+def test_lock_is_pep751_and_each_extra_selects_one_build(lab_lock: Path) -> None:
+    data = tomllib.loads(lab_lock.read_text(encoding="utf-8"))
+    pylock = Pylock.from_dict(data)
+    assert data["extras"] == list(BUILDS)
+    for build in BUILDS:
+        chosen = {(p.name, str(p.version)) for p, _ in pylock.select(extras=[build])}
+        assert {name for name, _ in chosen} == EXPECTED[build]
+        assert ("torch", f"2.13.0+{build}") in chosen
+    # the shared package is one entry with no marker; no build's entry is selected without an extra
+    assert {p.name for p, _ in pylock.select()} == {"filelock"}
+    assert sum(1 for p in data["packages"] if p["name"] == "filelock") == 1
+
+
+def test_lock_records_each_build_and_reads_back_as_views(lab_lock: Path) -> None:
+    lock, _ = read_lock(lab_lock)
+    assert lock.variant_names == BUILDS
+    floors = {b.name: (b.min_driver, b.torch.arch_min, b.torch.arch_max) for b in lock.variants}
+    assert floors == {
+        "cu130": ("580", "7.5", "12.0"),
+        "cu126": ("525.60.13", "5.0", "9.0"),
+        "cpu": (None, None, None),
+    }
+    views = lock.builds()
+    assert [v.variant for v in views] == list(BUILDS)
+    assert len({v.env_id for v in views} | {lock.env_id}) == 4
+    for view in views:
+        assert {p.name for p in view.packages} == EXPECTED[view.variant or ""]
+        assert view.facts.torch is not None
+        assert view.facts.torch.variant == view.variant
+    with pytest.raises(KeyError):
+        lock.select("rocm6.0")
+
+
+def test_relock_is_byte_identical_and_fresh(lab: Lab, lab_lock: Path) -> None:
+    again = lab.root / "pylock.again.toml"
+    done = envspec("lock", str(lab.root / "lab.toml"), "-o", str(again), "--no-cache")
+    assert done.returncode == 0, done.stderr
+    assert again.read_bytes() == lab_lock.read_bytes()
+    check = envspec("lock", str(lab.root / "lab.toml"), "-o", str(lab_lock), "--check")
+    assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "fragment"),
+    [
+        ("marker = \"'cu126' in extras\"", "marker = \"'cu118' in extras\"", "names the builds cu118"),
+        (
+            "marker = \"'cu126' in extras\"",
+            "marker = \"'cu126' in extras or os_name == 'posix'\"",
+            "tests extras",
+        ),
+        ('extras = ["cu130", "cu126", "cpu"]', 'extras = ["cu126", "cu130", "cpu"]', "extras"),
+        ('name = "cu126"\n', 'name = "cu121"\n', "builds"),
+    ],
+)
+def test_hand_edited_build_markers_are_refused(lab_lock: Path, old: str, new: str, fragment: str) -> None:
+    text = lab_lock.read_text(encoding="utf-8")
+    assert old in text
+    with pytest.raises(InvalidLockError) as caught:
+        parse_lock(text.replace(old, new, 1), "pylock.toml")
+    assert fragment in str(caught.value.diagnostics)
+
+
+# -- standard installers ----------------------------------------------------------------------------
+def _fresh_venv(path: Path) -> Path:
+    subprocess.run(["uv", "venv", "--no-config", "-q", "--python", sys.executable, str(path)], check=True)
+    return path / "bin" / "python"
+
+
+def _installed(python: Path) -> dict[str, str]:
+    done = subprocess.run(
+        ["uv", "pip", "list", "--no-config", "--python", str(python), "--format=freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(line.split("==") for line in done.stdout.split())
+
+
+def test_uv_installs_one_build_from_the_lock(lab_lock: Path, tmp_path: Path) -> None:
+    python = _fresh_venv(tmp_path / "venv")
+    subprocess.run(
+        [
+            "uv",
+            "pip",
+            "install",
+            "--no-config",
+            "--preview-features",
+            "pylock",
+            "--python",
+            str(python),
+            "-r",
+            str(lab_lock),
+            "--extra",
+            "cu126",
+        ],
+        check=True,
+        capture_output=True,
+        env=isolated_env(),
+    )
+    installed = _installed(python)
+    assert set(installed) == EXPECTED["cu126"]
+    assert installed["torch"] == "2.13.0+cu126"
+
+
+def test_pip_installs_one_build_from_the_lock(lab_lock: Path, tmp_path: Path) -> None:
+    python = _fresh_venv(tmp_path / "venv")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--isolated",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--no-index",
+            "-r",
+            f"{lab_lock}[cpu]",
+        ],
+        check=True,
+        capture_output=True,
+        env=isolated_env(),
+    )
+    installed = _installed(python)
+    assert set(installed) == EXPECTED["cpu"]
+    assert installed["torch"] == "2.13.0+cpu"
+
+
+# -- bootstrap.sh chooses per machine ---------------------------------------------------------------
+def bootstrap(script: Path, prefix: Path, *args: str, **host: str) -> subprocess.CompletedProcess[str]:
+    env = isolated_env()
+    env.update(host)
+    return subprocess.run(
+        ["bash", str(script), "--prefix", str(prefix), "--python", sys.executable, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+
+
+def torch_of(prefix: Path) -> str:
+    done = subprocess.run(
+        [str(prefix / "bin" / "python"), "-c", "import torch; print(torch.__version__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+@pytest.mark.parametrize(
+    ("driver", "gpus", "chosen", "reason"),
+    [
+        (
+            "535.129.03",
+            "8.6",
+            "cu126",
+            "build cu130 skipped: it needs an NVIDIA driver >= 580, and this one is 535.129.03",
+        ),
+        (
+            "580.65.06",
+            "7.0",
+            "cu126",
+            "build cu130 skipped: it has kernels for sm_75 to sm_120, and a GPU here is sm_70",
+        ),
+        (
+            "580.65.06",
+            "8.6,12.0",
+            "cu130",
+            "build cu130: driver 580.65.06 >= 580; GPUs within sm_75 to sm_120",
+        ),
+        (
+            "none",
+            "none",
+            "cpu",
+            "build cu126 skipped: it needs an NVIDIA driver >= 525.60.13, and there is none here",
+        ),
+    ],
+)
+def test_bootstrap_installs_the_first_build_the_host_runs(
+    bootstrap_sh: Path, tmp_path: Path, driver: str, gpus: str, chosen: str, reason: str
+) -> None:
+    prefix = tmp_path / "env"
+    done = bootstrap(bootstrap_sh, prefix, ENVSPEC_CUDA_DRIVER=driver, ENVSPEC_GPU_ARCH=gpus)
+    assert done.returncode == 0, done.stderr
+    assert f"envspec: {reason}\n" in done.stderr
+    assert f"(torch build {chosen})" in done.stderr
+    assert (prefix / "envspec-variant").read_text() == f"{chosen}\n"
+    assert torch_of(prefix) == f"2.13.0+{chosen}"
+    lock, _ = read_lock(prefix / "envspec-lock.toml")
+    assert (prefix / "envspec-stamp").read_text().split()[0] == lock.select(chosen).env_id
+
+
+def test_bootstrap_variant_forces_a_build_and_switches_in_place(bootstrap_sh: Path, tmp_path: Path) -> None:
+    prefix = tmp_path / "env"
+    first = bootstrap(
+        bootstrap_sh, prefix, "--installer", "pip", ENVSPEC_CUDA_DRIVER="580.65.06", ENVSPEC_GPU_ARCH="9.0"
+    )
+    assert first.returncode == 0, first.stderr
+    assert torch_of(prefix) == "2.13.0+cu130"
+    forced = bootstrap(bootstrap_sh, prefix, "--variant", "cpu", ENVSPEC_CUDA_DRIVER="580.65.06")
+    assert forced.returncode == 0, forced.stderr
+    assert "build cpu: chosen with --variant" in forced.stderr
+    assert torch_of(prefix) == "2.13.0+cpu"
+    site = next((prefix / "lib").glob("python3*/site-packages"))
+    assert not list(site.glob("nvidia_*"))  # the old build's packages went with it
+    assert [p.name for p in (prefix.parent / "env.envspec").iterdir() if not p.name.startswith(".")] == [
+        (prefix.resolve()).name
+    ]
+    again = bootstrap(bootstrap_sh, prefix, "--variant", "cpu")
+    assert again.returncode == 0
+    assert "nothing to do" in again.stderr
+
+
+def test_bootstrap_refuses_an_unknown_build(bootstrap_sh: Path, tmp_path: Path) -> None:
+    done = bootstrap(bootstrap_sh, tmp_path / "env", "--variant", "cu121")
+    assert done.returncode == 2
+    assert "--variant cu121: the lock has the builds cu130 cu126 cpu" in done.stderr
+    assert not (tmp_path / "env").exists()
+
+
+def test_bootstrap_refuses_a_host_no_build_runs_before_any_download(lab: Lab, tmp_path: Path) -> None:
+    script = lab.emit(lab.lock("gpu-only", builds=("cu130", "cu126")))
+    before = len(lab.general.requests)
+    done = bootstrap(script, tmp_path / "env", ENVSPEC_CUDA_DRIVER="470.82.01", ENVSPEC_GPU_ARCH="8.6")
+    assert done.returncode == 1
+    assert (
+        "none of the lock's builds (cu130 cu126) runs on this machine; nothing was downloaded" in done.stderr
+    )
+    assert (
+        "build cu126 skipped: it needs an NVIDIA driver >= 525.60.13, and this one is 470.82.01"
+        in done.stderr
+    )
+    assert lab.general.requests[before:] == []
+    assert not (tmp_path / "env").exists()
