@@ -15,6 +15,7 @@ TEMPLATES: dict[str, str] = {
     "cuda13": "the newest torch on CUDA 13 (driver R580 or newer)",
     "research": "a deterministic research profile: reproducible kernels and flags",
     "lab": "a multi-platform lab spec: Linux x86_64/aarch64 and macOS arm64, one lock",
+    "fleet": "a mixed GPU fleet: CUDA 13, CUDA 12.6 and CPU torch builds in one lock, one per machine",
     "plain": "a plain Python environment without torch or CUDA",
 }
 

@@ -27,6 +27,7 @@ NOT_HERE = {
     "examples/cuda13.toml": "a CUDA 13 torch build; tests never download torch",
     "examples/research.toml": "a CUDA 12.4 torch build; tests never download torch",
     "examples/lab.toml": "Python 3.12 and torch 2.9.1 (CPU), which this machine does not have on disk",
+    "examples/fleet.toml": "CUDA 13 and CUDA 12.6 torch builds; tests never download torch",
 }
 ALL_SPECS = sorted(
     str(p.relative_to(REPO)) for p in [*REPO.glob("specs/*.toml"), *REPO.glob("examples/*.toml")]

@@ -8,6 +8,7 @@ a general index, all on 127.0.0.1; ``envspec lock``, the standard installers and
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import tomllib
@@ -111,6 +112,23 @@ def test_lock_records_each_build_and_reads_back_as_views(lab_lock: Path) -> None
         lock.select("rocm6.0")
 
 
+def test_lock_records_the_variant_metadata_an_index_serves(lab: Lab, lab_lock: Path) -> None:
+    data = tomllib.loads(lab_lock.read_text(encoding="utf-8"))
+    found = {p["version"]: p.get("variants-json") for p in data["packages"] if p["name"] == "torch"}
+    served = lab.root / "torch" / "cu126" / "files" / "torch-2.13.0+cu126-variants.json"
+    assert found["2.13.0+cu126"] == {
+        "url": f"{lab.torch_base}/cu126/files/torch-2.13.0+cu126-variants.json",
+        "size": served.stat().st_size,
+        "hashes": {"sha256": hashlib.sha256(served.read_bytes()).hexdigest()},
+    }
+    assert found["2.13.0+cu130"] is None
+    assert found["2.13.0+cpu"] is None
+    lock, _ = read_lock(lab_lock)
+    (torch,) = (p for p in lock.select("cu126").packages if p.name == "torch")
+    assert torch.variants_json is not None
+    assert torch.variants_json.name == served.name
+
+
 def test_relock_is_byte_identical_and_fresh(lab: Lab, lab_lock: Path) -> None:
     again = lab.root / "pylock.again.toml"
     done = envspec("lock", str(lab.root / "lab.toml"), "-o", str(again), "--no-cache")
@@ -131,6 +149,7 @@ def test_relock_is_byte_identical_and_fresh(lab: Lab, lab_lock: Path) -> None:
         ),
         ('extras = ["cu130", "cu126", "cpu"]', 'extras = ["cu126", "cu130", "cpu"]', "extras"),
         ('name = "cu126"\n', 'name = "cu121"\n', "builds"),
+        ("cu126/files/torch-2.13.0+cu126-variants.json", "cu126/files/torch.json", "-variants.json"),
     ],
 )
 def test_hand_edited_build_markers_are_refused(lab_lock: Path, old: str, new: str, fragment: str) -> None:

@@ -126,6 +126,11 @@ def _artifact(verifier: Verifier, plan: LockPlan, page: ProjectPage, file: Index
     )
 
 
+def wheel_name(project: str) -> str:
+    """A project name as wheel file names (and PEP 825's variants.json) spell it: ``foo_bar``."""
+    return canonicalize_name(project).replace("-", "_")
+
+
 def _package(verifier: Verifier, plan: LockPlan, pin: Pin) -> LockedPackage | None:
     platforms = marker_platforms(pin.marker, plan.python, plan.platforms)
     if not platforms:
@@ -148,6 +153,8 @@ def _package(verifier: Verifier, plan: LockPlan, pin: Pin) -> LockedPackage | No
         ) from None
     cross_check(verifier.client, page, choice.files)
     artifacts = [_artifact(verifier, plan, page, f) for f in choice.files]
+    listed = page.file(f"{wheel_name(pin.name)}-{pin.version}-variants.json")  # PEP 825 metadata
+    variants_json = _artifact(verifier, plan, page, listed) if listed is not None else None
     wheels = tuple(a for a in artifacts if a.name.endswith(".whl"))
     sdist = next((a for a in artifacts if not a.name.endswith(".whl")), None)
     return LockedPackage(
@@ -158,6 +165,7 @@ def _package(verifier: Verifier, plan: LockPlan, pin: Pin) -> LockedPackage | No
         wheels=wheels,
         sdist=sdist,
         marker=pin.marker,
+        variants_json=variants_json,
     )
 
 

@@ -65,6 +65,8 @@ class LockedPackage:
     # the torch builds this entry belongs to, in the spec's order; empty: every build (and every
     # lock of one build). The lockfile writes them into the marker as ``'cu121' in extras``.
     variants: tuple[str, ...] = ()
+    # PEP 825: the index's ``{name}-{version}-variants.json`` for this release, where it serves one
+    variants_json: Artifact | None = None
 
     @property
     def artifacts(self) -> tuple[Artifact, ...]:
@@ -200,4 +202,7 @@ def environment_id(spec_hash: str, name: str, packages: Sequence[LockedPackage])
             *package.artifacts[len(package.wheels) :],
         ):
             digest.update(f"\n  {artifact.name} {artifact.size} {artifact.sha256}".encode())
+        if package.variants_json is not None:
+            meta = package.variants_json
+            digest.update(f"\n  variants-json {meta.name} {meta.size} {meta.sha256}".encode())
     return f"{digest.hexdigest()[:32]}-{name}"

@@ -90,6 +90,9 @@ def _package(package: LockedPackage) -> dict[str, object]:
     table["index"] = package.index_url
     if package.sdist is not None:
         table["sdist"] = _artifact(package.sdist)
+    if package.variants_json is not None:  # PEP 825: url and hashes, as an archive's
+        meta = _artifact(package.variants_json)
+        table["variants-json"] = {"url": meta["url"], "size": meta["size"], "hashes": meta["hashes"]}
     if package.wheels:
         table["wheels"] = [_artifact(w) for w in sorted(package.wheels, key=lambda a: a.name)]
     envspec_table = Inline(index=package.index_name)

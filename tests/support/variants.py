@@ -33,6 +33,13 @@ NVIDIA = {
     "cpu": (),
 }
 SHARED = ("filelock==3.16.1",)
+# what a PEP 825 index serves beside a release's wheels (the shape of the draft's example)
+VARIANTS_JSON = """{
+  "$schema": "https://variants-schema.wheelnext.dev/v0.0.3.json",
+  "default-priorities": {"namespace": ["nvidia"]},
+  "variants": {"cu126": {"nvidia": {"cuda_version_lower_bound": ["12.6"]}}}
+}
+"""
 
 TORCH_MODULE = """
 import types
@@ -74,16 +81,20 @@ def build_lab(root: Path) -> Path:
         version = f"{TORCH}+{build}"
         source = TORCH_MODULE.format(version=version, cuda=CUDA[build])
         build_wheel(files, "torch", version, requires=(*NVIDIA[build], *SHARED), module_source=source)
+        if build == "cu126":  # one index that also serves PEP 825 variant metadata for its release
+            (files / f"torch-{version}-variants.json").write_text(VARIANTS_JSON, encoding="utf-8")
         write_simple_tree(files, root / "torch" / build / "simple")
     return root
 
 
 def write_simple_tree(files: Path, simple: Path) -> None:
-    """A static PEP 503 index of the wheels in ``files``: ``simple/<project>/index.html`` with
-    relative links and ``#sha256=`` fragments."""
+    """A static PEP 503 index of the wheels (and PEP 825 ``-variants.json`` files) in ``files``:
+    ``simple/<project>/index.html`` with relative links and ``#sha256=`` fragments."""
     projects: dict[str, list[Path]] = {}
     for wheel in sorted(files.glob("*.whl")):
         projects.setdefault(canonicalize_name(parse_wheel_filename(wheel.name)[0]), []).append(wheel)
+    for meta in sorted(files.glob("*-variants.json")):  # listed as a release's file (PEP 825)
+        projects.setdefault(canonicalize_name(meta.name.split("-")[0]), []).append(meta)
     for project, wheels in projects.items():
         folder = simple / project
         folder.mkdir(parents=True, exist_ok=True)
