@@ -26,6 +26,7 @@ def emitted_codes() -> set[str]:
         "lock/read.py",
         "lock/model.py",
         "lock/buildmarkers.py",
+        "lock/entries.py",
     )
     for name in sources:
         text = (REPO / "envspec" / name).read_text()
