@@ -20,7 +20,7 @@ from packaging.pylock import Pylock
 
 from envspec.lock.read import InvalidLockError, parse_lock, read_lock
 from tests.support.index import IndexServer, serve_index
-from tests.support.isolation import isolated_env
+from tests.support.isolation import isolated_env, no_network
 from tests.support.variants import BUILDS, build_lab, lab_spec, serve_static
 
 EXPECTED = {
@@ -335,3 +335,19 @@ def test_bootstrap_refuses_a_host_no_build_runs_before_any_download(lab: Lab, tm
     )
     assert lab.general.requests[before:] == []
     assert not (tmp_path / "env").exists()
+
+
+def test_a_pack_of_the_lab_installs_the_chosen_build_with_no_network(lab_lock: Path, tmp_path: Path) -> None:
+    """Every build's files travel in the pack; the machine without a network still picks its own."""
+    pack = tmp_path / "lab.pack.sh"
+    done = envspec("pack", str(lab_lock), "-o", str(pack))
+    assert done.returncode == 0, done.stderr
+    env = isolated_env()
+    env.update(ENVSPEC_CUDA_DRIVER="580.65.06", ENVSPEC_GPU_ARCH="7.0")
+    command = no_network(["bash", str(pack), "--prefix", str(tmp_path / "env"), "--python", sys.executable])
+    installed = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    assert installed.returncode == 0, installed.stderr
+    assert (
+        "build cu130 skipped: it has kernels for sm_75 to sm_120, and a GPU here is sm_70" in installed.stderr
+    )
+    assert torch_of(tmp_path / "env") == "2.13.0+cu126"
