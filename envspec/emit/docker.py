@@ -4,7 +4,8 @@ The image installs the locked artifacts exactly as ``bootstrap.sh`` does on a wo
 stage copies the script and runs it with ``--prefix /opt/venv``; the final stage copies that venv to
 the same path (a venv is not relocatable). The Dockerfile is assembled from small section functions,
 each returning its lines; every value from the lock is either validated by the spec schema (names,
-paths, image references, apt packages) or written through :func:`dockerfile_quote`.
+paths, image references, apt packages) or written through :func:`dockerfile_quote`. A lock of several
+torch builds adds the ``TORCH_VARIANT`` build argument (:mod:`envspec.emit.dockerbuilds`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import shlex
 from collections.abc import Iterable
 
 from envspec.emit.base import EmitContext, runtime_env
+from envspec.emit.dockerbuilds import VARIANT_OPTION, Builds, builds_of
 from envspec.errors import EnvspecError
 from envspec.platforms import python_minor
 from envspec.spec import Dev
@@ -120,16 +122,23 @@ class _Plan:
     shell: str | None
     shell_path: str
     plugins: tuple[str, ...]
+    has_cuda: bool  # the lock's own facts (a lock of several builds: what they all share)
     apt: tuple[str, ...]
     port: int | None  # JupyterLab's, when it is on
     venv_files: tuple[str, ...]
+    builds: Builds | None  # a lock of several torch builds: TORCH_VARIANT picks one
+
+    @property
+    def cuda(self) -> bool:
+        """Whether the image runs CUDA code (for a lock of several builds: whether any build does)."""
+        return self.builds.cuda if self.builds else self.has_cuda
 
     @property
     def zshrc(self) -> bool:
         return self.shell == "zsh"
 
     @classmethod
-    def of(cls, ctx: EmitContext, venv_files: Iterable[str]) -> _Plan:
+    def of(cls, ctx: EmitContext, venv_files: Iterable[str], builds: Builds | None) -> _Plan:
         docker = ctx.spec.targets.docker
         dev = ctx.spec.dev
         shell = dev.shell
@@ -148,16 +157,18 @@ class _Plan:
             shell=shell,
             shell_path=SHELLS.get(shell or "bash", "/bin/bash"),
             plugins=plugins,
+            has_cuda=ctx.lock.facts.has_cuda,
             apt=tuple(_apt_packages(apt)),
             port=_jupyter_port(dev),
             venv_files=tuple(sorted(venv_files)),
+            builds=builds,
         )
 
 
 def _header(ctx: EmitContext, plan: _Plan) -> list[str]:
     name = ctx.lock.name
     run = "docker run --rm -it"
-    if ctx.lock.facts.has_cuda:
+    if plan.cuda and not plan.builds:
         run += " --gpus all"
     if plan.port is not None:
         run += f" -p {plan.port}:{plan.port}"
@@ -174,10 +185,12 @@ def _header(ctx: EmitContext, plan: _Plan) -> list[str]:
         "#     an `envspec export-mirror -o mirror` folder put here (see the build stage)",
         f"#   docker build --build-arg BASE_IMAGE=IMAGE -t {name} .   # another Debian/Ubuntu base",
         f"#   {run} {name}",
+        *(plan.builds.header(name) if plan.builds else []),
         "",
+        *(plan.builds.arg() if plan.builds else []),
         "# The base image must use apt and have " + plan.python + " (or an apt package of that name),",
         "# as Debian and Ubuntu do; the final stage reuses it, so the venv's interpreter is the same.",
-        f"ARG BASE_IMAGE={base_image(ctx)}",
+        f"ARG BASE_IMAGE={plan.builds.default.base if plan.builds else base_image(ctx)}",
     ]
 
 
@@ -221,6 +234,7 @@ def _build_stage(plan: _Plan) -> list[str]:
         "",
         "# ---- build: the locked packages, installed by bootstrap.sh as the venv target installs them ----",
         "FROM system AS build",
+        *(plan.builds.check() if plan.builds else []),
         "# More indexes to fetch the locked files from, after the lock's own: space-separated",
         "# simple-index URLs, tried in order. The lock's hashes still decide what may be installed.",
         'ARG ENVSPEC_MIRRORS=""',
@@ -235,15 +249,18 @@ def _build_stage(plan: _Plan) -> list[str]:
     lines += [
         f"# Built where it lives in the final image ({PREFIX}): a venv is not relocatable. pip's",
         "# downloads go to a cache mount, never into a layer; the build context is mounted, read-only,",
-        "# for ENVSPEC_OFFLINE, and is never copied into a layer either.",
+        "# for ENVSPEC_OFFLINE, and is never copied into a layer either. The image runs on other machines",
+        "# than the one building it: no check of this one's NVIDIA driver or GPUs (--no-host-check).",
         *_continued(
             f"RUN --mount=type=cache,target=/root/.cache/pip --mount=type=bind,target={CONTEXT}",
             [
                 "set --;",
                 f'if [ -n "$ENVSPEC_OFFLINE" ]; then set -- --offline "{CONTEXT}/$ENVSPEC_OFFLINE"; fi;',
                 'for url in ${ENVSPEC_MIRRORS}; do set -- "$@" --mirror "$url"; done;',
-                f"bash bootstrap.sh --prefix {PREFIX} --no-swap --pip-cache /root/.cache/pip"
-                f' --python "$(command -v {plan.python})" "$@"',
+                f"bash bootstrap.sh --prefix {PREFIX} --no-swap --no-host-check --pip-cache /root/.cache/pip"
+                f' --python "$(command -v {plan.python})"'
+                + (f" {VARIANT_OPTION}" if plan.builds else "")
+                + ' "$@"',
             ],
         ),
     ]
@@ -271,7 +288,7 @@ def _user(plan: _Plan) -> list[str]:
     ]
 
 
-def _environment(ctx: EmitContext) -> list[str]:
+def _environment(ctx: EmitContext, plan: _Plan) -> list[str]:
     """ENV: the venv first on PATH, the NVIDIA variables for CUDA, then ``[runtime.env]`` (which wins)."""
     variables = runtime_env(ctx)
     given = {name for name, _ in variables}
@@ -280,14 +297,14 @@ def _environment(ctx: EmitContext) -> list[str]:
         pairs.append(f'PATH="{PREFIX}/bin:${{PATH:-{DEFAULT_PATH}}}"')
     if "VIRTUAL_ENV" not in given:
         pairs.append(f"VIRTUAL_ENV={dockerfile_quote(PREFIX)}")
-    if ctx.lock.facts.has_cuda:
+    if plan.cuda:
         pairs += [f"{name}={dockerfile_quote(value)}" for name, value in CUDA_ENV if name not in given]
     pairs += [f"{name}={dockerfile_quote(value)}" for name, value in variables]
     lines = ["# PATH keeps the base image's entries after the venv's; every other value is literal (no $)."]
     return lines + _continued("ENV " + pairs[0], pairs[1:])
 
 
-def _labels(ctx: EmitContext) -> list[str]:
+def _labels(ctx: EmitContext, plan: _Plan) -> list[str]:
     description = (
         ctx.spec.env.description or f"envspec environment {ctx.lock.name} (Python {ctx.lock.python})"
     )
@@ -298,6 +315,8 @@ def _labels(ctx: EmitContext) -> list[str]:
         ("io.envspec.lock-sha256", ctx.lock_sha256),
     ]
     pairs = [f"{key}={dockerfile_quote(value)}" for key, value in labels]
+    if plan.builds:
+        pairs.append(plan.builds.label())
     return _continued("LABEL " + pairs[0], pairs[1:], indent="      ")
 
 
@@ -306,13 +325,14 @@ def _final_stage(ctx: EmitContext, plan: _Plan) -> list[str]:
         "",
         "# ---- the image: the system stage, the built environment and the user ----",
         "FROM system",
-        *_labels(ctx),
+        *(["ARG TORCH_VARIANT"] if plan.builds else []),
+        *_labels(ctx, plan),
         *_user(plan),
         f"COPY --from=build {PREFIX} {PREFIX}",
     ]
     if plan.zshrc:
         lines.append(f"COPY --chown={plan.uid}:{plan.uid} {ZSHRC} /home/{plan.user}/.zshrc")
-    lines += _environment(ctx)
+    lines += _environment(ctx, plan)
     lines += [f"USER {plan.uid}:{plan.uid}", f"WORKDIR {plan.workdir}"]
     if plan.port is not None:
         lines += [
@@ -359,7 +379,7 @@ class DockerEmitter:
         files = VenvEmitter().render(ctx)
         if "bootstrap.sh" not in files:
             raise RuntimeError("the venv target rendered no bootstrap.sh")
-        plan = _Plan.of(ctx, files)
+        plan = _Plan.of(ctx, files, builds_of(ctx, base_image))
         lines = [*_header(ctx, plan), *_system_stage(plan), *_build_stage(plan), *_final_stage(ctx, plan)]
         files["Dockerfile"] = "\n".join(lines) + "\n"
         if plan.zshrc:
