@@ -351,3 +351,39 @@ def test_a_pack_of_the_lab_installs_the_chosen_build_with_no_network(lab_lock: P
         "build cu130 skipped: it has kernels for sm_75 to sm_120, and a GPU here is sm_70" in installed.stderr
     )
     assert torch_of(tmp_path / "env") == "2.13.0+cu126"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code"),
+    [
+        (
+            '[[tool.envspec.variants]]\nname = "cpu"',
+            '[[tool.envspec.variants]]\nname = "cpu;touch pwned"',
+            "invalid-variant",
+        ),
+        ('min-driver = "580"', 'min-driver = "580 $(touch pwned)"', "invalid-version"),
+        ("marker = \"'cu126' in extras\"", "marker = \"'cu126$(touch pwned)' in extras\"", "invalid-marker"),
+        (
+            'variants = ["cu130", "cu126", "cpu"]',
+            'variants = ["cu130", "cu126`touch pwned`", "cpu"]',
+            "invalid-variant",
+        ),
+        ('arch-min = "7.5"', "arch-min = \"7.5'; touch pwned; '\"", "invalid-capability"),
+    ],
+)
+def test_hostile_build_values_are_refused_by_every_target(
+    lab_lock: Path, tmp_path: Path, old: str, new: str, code: str
+) -> None:
+    text = lab_lock.read_text(encoding="utf-8")
+    assert old in text
+    hostile = tmp_path / "pylock.toml"
+    hostile.write_text(text.replace(old, new, 1), encoding="utf-8")
+    for target in ("venv", "conda", "docker"):
+        done = envspec(
+            "emit", "--lock", str(hostile), "--target", target, "-o", str(tmp_path / target), cwd=tmp_path
+        )
+        assert done.returncode == 2, done.stderr
+        assert f"error[{code}]" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / target).exists()
+    assert not (tmp_path / "pwned").exists()
