@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from envspec.fields import ComputeCapability
 from envspec.platforms import python_minor
-from envspec.resolve_torch import spec_for_variant
 from envspec.spec import CudaVersion, DriverVersion, ImageRef, Spec, TorchVersion, Variant, pattern
 
 LOCK_FORMAT = 1
@@ -159,6 +158,8 @@ class Lock:
         The view's environment id is that of the environment the build gives, which is what an
         environment built from this lock records. Raises KeyError for a build the lock does not hold.
         """
+        from envspec.resolve_torch import spec_for_variant  # with the compatibility data: only here
+
         build = next((b for b in self.variants if b.name == name), None)
         if build is None:
             raise KeyError(name)
