@@ -166,10 +166,10 @@ def diff(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
 ) -> None:
     """Show what changed between two locks, the changes that matter most first (exit 1 if any)."""
-    from envspec.diff import diff_locks, render_diff_json, render_diff_text
+    from envspec.diff import compare_locks, render_diff_json, render_diff_text
     from envspec.lock.read import read_lock
 
-    result = diff_locks(read_lock(old)[0], read_lock(new)[0])
+    result = compare_locks(read_lock(old)[0], read_lock(new)[0])
     if as_json:
         sys.stdout.write(render_diff_json(result))
     else:
@@ -263,23 +263,31 @@ def gc(
     run_gc(store, keep or [], keep_dir or [], dry_run=dry_run)
 
 
+_VARIANT = typer.Option(
+    "--variant", metavar="NAME", help="A lock of several torch builds: judge this build, not this machine's."
+)
+
+
 @app.command()
 def host(
     spec: Annotated[
         Path | None,
         typer.Argument(
-            help="Plan the build from this spec (nothing is locked).", show_default=False, metavar="SPEC"
+            help="Plan the build from this spec (nothing is locked); a pylock*.toml is read as --lock.",
+            show_default=False,
+            metavar="SPEC",
         ),
     ] = None,
     lock_path: Annotated[
         Path | None, typer.Option("--lock", help="The lock to check [default: the one lock in locks/].")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
+    variant: Annotated[str | None, _VARIANT] = None,
 ) -> None:
     """Say which torch build a lock installs and whether it would run on this machine's driver and GPUs."""
     from envspec.hostcmd import run_host
 
-    _finish(run_host(spec, lock_path, as_json=as_json))
+    _finish(run_host(spec, lock_path, as_json=as_json, variant=variant))
 
 
 @app.command()
@@ -296,43 +304,16 @@ def verify(
     ] = False,
     quick: Annotated[bool, typer.Option("--quick", help="Do not import torch.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")] = False,
+    variant: Annotated[
+        str | None,
+        typer.Option("--variant", metavar="NAME", help="A lock of several torch builds: verify this build."),
+    ] = None,
 ) -> None:
     """Prove that an environment is the locked one and that its GPU stack and flags are in effect."""
-    import json
+    from envspec.verifycmd import run_verify
 
-    from envspec.emitcmd import the_lock_in_locks
-    from envspec.lock.read import read_lock
-    from envspec.verify.compare import compare
-    from envspec.verify.model import Status
-    from envspec.verify.render import render_checks
-    from envspec.verify.run import prefix_of, probe_options, run_probe
-
-    interpreter = python or sys.executable
-    if lock_path is None:
-        prefix = prefix_of(interpreter)
-        lock_path = prefix / "envspec-lock.toml" if prefix else the_lock_in_locks()
-    lock, _ = read_lock(lock_path)
-    options = probe_options(lock, deep=deep, gpu=gpu, quick=quick)
-    wants_gpu = bool(options["gpu"])
-    report = run_probe(interpreter, options)
-    checks = compare(lock, report, gpu=wants_gpu, gpu_required=gpu)
-    failed = any(c.status is Status.FAIL for c in checks)
-    if as_json:
-        document = {
-            "ok": not failed,
-            "lock": str(lock_path),
-            "env-id": lock.env_id,
-            "python": interpreter,
-            "checks": [
-                {"group": c.group, "name": c.name, "status": c.status.value, "detail": c.detail, "fix": c.fix}
-                for c in checks
-            ],
-            "report": report,
-        }
-        sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
-    else:
-        _out().print(render_checks(checks, lock.env_id, interpreter))
-    _finish(ExitCode.DIFFERS if failed else ExitCode.OK)
+    code = run_verify(lock_path, python, deep=deep, gpu=gpu, quick=quick, as_json=as_json, variant=variant)
+    _finish(code)
 
 
 @app.command()

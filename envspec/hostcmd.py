@@ -14,6 +14,7 @@ from typing import Literal
 from envspec.compat import capability_tuple
 from envspec.errors import ExitCode, UsageError
 from envspec.host import HostFacts, detect, sm
+from envspec.hostchoice import Choice, choose, lock_needs, with_siblings
 from envspec.hostjudge import BuildNeeds, Finding, build_needs, judge, runs_here
 from envspec.verify.model import Status
 
@@ -24,28 +25,63 @@ class Subject:
 
     kind: Literal["lock", "spec"]
     path: Path
-    needs: BuildNeeds | None
+    needs: BuildNeeds | None  # a lock (or spec) of several builds: the one judged, once chosen
     note: str | None = None
+    builds: tuple[BuildNeeds, ...] = ()  # a lock (or spec) of several builds: each, in order
+
+
+def judged_build(subject: Subject, host: HostFacts, variant: str | None) -> tuple[Subject, Choice | None]:
+    """For a subject of several builds: the build this machine gets (or ``variant``, or the first
+    when none runs here) as the one to judge, and the choice; other subjects as they are."""
+    if not subject.builds:
+        if variant is not None:
+            raise UsageError(
+                f"--variant {variant}: this {subject.kind} holds one torch build",
+                hint="--variant names one of the builds of a lock (or spec) with [torch] variants",
+            )
+        return subject, None
+    choice = choose(subject.builds, host, forced=variant)
+    name = choice.chosen or subject.builds[0].variant
+    return dataclasses.replace(subject, needs=next(b for b in subject.builds if b.variant == name)), choice
 
 
 def run_host(
-    spec: Path | None, lock_path: Path | None, *, as_json: bool, env: Mapping[str, str] | None = None
+    spec: Path | None,
+    lock_path: Path | None,
+    *,
+    as_json: bool,
+    env: Mapping[str, str] | None = None,
+    variant: str | None = None,
 ) -> ExitCode:
-    """Judge the build on this machine and print the outcome; errors are raised for the CLI's boundary."""
+    """Judge the build on this machine and print the outcome; errors are raised for the CLI's boundary.
+    A lock (or spec) of several builds: the build this machine would get, or ``variant``."""
     if spec is not None and lock_path is not None:
         raise UsageError("give a spec or --lock, not both")
+    if spec is not None and _is_lock(spec):  # a lockfile given where a spec goes: what was meant
+        spec, lock_path = None, spec
     host = detect(os.environ if env is None else env)  # first: a malformed override is the first error
-    subject = subject_of(spec, lock_path)
-    if isinstance(subject, ExitCode):
-        return subject
+    found = subject_of(spec, lock_path)
+    if isinstance(found, ExitCode):
+        return found
+    subject, choice = judged_build(found, host, variant)
     findings = judge(host, subject.needs) if subject.needs else []
     if as_json:
-        sys.stdout.write(json.dumps(host_report(host, subject, findings), indent=2) + "\n")
+        sys.stdout.write(json.dumps(host_report(host, subject, findings, choice), indent=2) + "\n")
     else:
         from envspec.console import out_console
 
-        out_console().print(render_host(host, subject, findings))
-    return ExitCode.DIFFERS if any(f.status is Status.FAIL for f in findings) else ExitCode.OK
+        out_console().print(render_host(host, subject, findings, choice))
+    return ExitCode.DIFFERS if failed(findings, choice) else ExitCode.OK
+
+
+def _is_lock(path: Path) -> bool:
+    """Whether ``path`` is named as a lockfile is (``pylock.toml``, ``pylock.<name>.toml``)."""
+    return path.name == "pylock.toml" or (path.name.startswith("pylock.") and path.suffix == ".toml")
+
+
+def failed(findings: Sequence[Finding], choice: Choice | None) -> bool:
+    """Whether the build would not run here: a failed check, or no build of several that runs."""
+    return (choice is not None and choice.chosen is None) or any(f.status is Status.FAIL for f in findings)
 
 
 def subject_of(spec: Path | None, lock_path: Path | None) -> Subject | ExitCode:
@@ -54,17 +90,7 @@ def subject_of(spec: Path | None, lock_path: Path | None) -> Subject | ExitCode:
     from envspec.compat import load_compat
 
     if spec is not None:
-        from envspec.lock.plan import plan_lock
-        from envspec.lockcmd import validated
-
-        checked = validated(spec)
-        if isinstance(checked, ExitCode):
-            return checked
-        loaded, compat, _ = checked
-        torch = plan_lock(loaded.spec, compat).torch
-        if torch is None:
-            return Subject("spec", spec, None, "the spec asks for no torch ([torch] table): nothing to check")
-        return Subject("spec", spec, build_needs(compat, torch.version, torch.variant))
+        return _spec_subject(spec)
     from packaging.utils import canonicalize_name
 
     from envspec.emitcmd import the_lock_in_locks
@@ -72,6 +98,8 @@ def subject_of(spec: Path | None, lock_path: Path | None) -> Subject | ExitCode:
 
     path = lock_path or the_lock_in_locks()
     lock, _ = read_lock(path)
+    if lock.variants:
+        return Subject("lock", path, None, builds=lock_needs(lock, load_compat()))
     facts = lock.facts.torch
     if facts is None:
         pinned = next((p for p in lock.packages if canonicalize_name(p.name) == "torch"), None)
@@ -91,12 +119,32 @@ def subject_of(spec: Path | None, lock_path: Path | None) -> Subject | ExitCode:
     return Subject("lock", path, needs)
 
 
+def _spec_subject(spec: Path) -> Subject | ExitCode:
+    from envspec.lock.plan import plan_lock
+    from envspec.lockcmd import validated
+
+    checked = validated(spec)
+    if isinstance(checked, ExitCode):
+        return checked
+    loaded, compat, _ = checked
+    if loaded.spec.torch is not None and loaded.spec.torch.variants:
+        version = loaded.spec.torch.version
+        builds = with_siblings([build_needs(compat, version, v) for v in loaded.spec.torch.variants])
+        return Subject("spec", spec, None, builds=builds)
+    torch = plan_lock(loaded.spec, compat).torch
+    if torch is None:
+        return Subject("spec", spec, None, "the spec asks for no torch ([torch] table): nothing to check")
+    return Subject("spec", spec, build_needs(compat, torch.version, torch.variant))
+
+
 # -- output --------------------------------------------------------------------------------------------
 def _capability(gpu_capability: tuple[int, int] | None) -> str | None:
     return f"{gpu_capability[0]}.{gpu_capability[1]}" if gpu_capability else None
 
 
-def host_report(host: HostFacts, subject: Subject, findings: Sequence[Finding]) -> dict[str, object]:
+def host_report(
+    host: HostFacts, subject: Subject, findings: Sequence[Finding], choice: Choice | None = None
+) -> dict[str, object]:
     """The JSON document of ``envspec host --json``."""
     needs = subject.needs
     build = None
@@ -111,8 +159,16 @@ def host_report(host: HostFacts, subject: Subject, findings: Sequence[Finding]) 
             else None,
             "runs-here": [other.variant for other in needs.others if runs_here(host, other)],
         }
+    variants = None
+    if choice is not None:
+        variants = {
+            "chosen": choice.chosen,
+            "forced": choice.forced,
+            "preferred": choice.preferred,
+            "builds": [{"name": v.name, "runs": v.runs, "reason": v.reason} for v in choice.verdicts],
+        }
     return {
-        "ok": not any(f.status is Status.FAIL for f in findings),
+        "ok": not failed(findings, choice),
         subject.kind: str(subject.path),
         "host": {
             "driver": host.driver,
@@ -122,6 +178,7 @@ def host_report(host: HostFacts, subject: Subject, findings: Sequence[Finding]) 
             "machine": host.machine,
             "notes": list(host.notes),
         },
+        "variants": variants,
         "build": build,
         "note": subject.note,
         "checks": [
@@ -138,7 +195,9 @@ _MARK = {
 }
 
 
-def render_host(host: HostFacts, subject: Subject, findings: Sequence[Finding]) -> str:
+def render_host(
+    host: HostFacts, subject: Subject, findings: Sequence[Finding], choice: Choice | None = None
+) -> str:
     """The facts with their sources, the build's needs, and each check with its fix (rich markup)."""
     from rich.markup import escape
 
@@ -162,7 +221,10 @@ def render_host(host: HostFacts, subject: Subject, findings: Sequence[Finding]) 
         )
     lines.append(f"  machine  {escape(host.machine)}")
     lines.extend(f"  note     {escape(note)}" for note in host.notes)
-    lines.append(f"{subject.kind} {escape(str(subject.path))}:")
+    if choice is not None:
+        lines.extend(_choice_lines(subject, choice))
+    else:
+        lines.append(f"{subject.kind} {escape(str(subject.path))}:")
     needs = subject.needs
     if needs is None:
         lines.append(f"  {escape(subject.note or '')}")
@@ -173,11 +235,36 @@ def render_host(host: HostFacts, subject: Subject, findings: Sequence[Finding]) 
         lines.append(f"  {_MARK[finding.status]} {escape(finding.check)}: {escape(finding.detail)}")
         if finding.fix and finding.status is not Status.PASS:
             lines.append(f"        [dim]fix:[/] {escape(finding.fix)}")
-    failed = sum(1 for f in findings if f.status is Status.FAIL)
+    fails = sum(1 for f in findings if f.status is Status.FAIL)
     warned = sum(1 for f in findings if f.status is Status.WARN)
-    verdict = "[bold red]would not run here[/]" if failed else "[bold green]would run here[/]"
-    lines.append(f"{verdict}: {failed} failed, {_count(warned, 'warning')}, {_count(len(findings), 'check')}")
+    verdict = (
+        "[bold red]would not run here[/]" if failed(findings, choice) else "[bold green]would run here[/]"
+    )
+    if choice is not None and choice.chosen is None:
+        verdict = "[bold red]no build runs here[/]"
+    lines.append(f"{verdict}: {fails} failed, {_count(warned, 'warning')}, {_count(len(findings), 'check')}")
     return "\n".join(lines)
+
+
+def _choice_lines(subject: Subject, choice: Choice) -> list[str]:
+    """Each build's verdict in order, then which one this machine gets and is judged below."""
+    from rich.markup import escape
+
+    count = len(choice.verdicts)
+    where = f"{subject.kind} {escape(str(subject.path))}"
+    lines = [f"{where}: {count} torch builds, the first that runs here is installed"]
+    for verdict in choice.verdicts:
+        mark = "[green]runs[/]" if verdict.runs else "[red]no  [/]"
+        lines.append(f"  {mark} {escape(verdict.line)}")
+    judged = subject.needs.variant if subject.needs else "?"
+    if choice.forced:
+        preferred = choice.preferred or "none of them"
+        lines.append(f"build {escape(judged)} (--variant; this machine would get {escape(preferred)}):")
+    elif choice.chosen is None:
+        lines.append(f"this machine gets none of them; the first, {escape(judged)}:")
+    else:
+        lines.append(f"this machine gets {escape(judged)}:")
+    return lines
 
 
 def _count(number: int, noun: str) -> str:

@@ -27,6 +27,8 @@ class BuildNeeds:
     arch_max: Capability | None
     others: tuple[BuildNeeds, ...] = ()  # the other builds of this release, to name one that runs
     catalog: tuple[tuple[str, str, Capability, Capability], ...] = ()  # series, build, kernels: all known
+    # how a fix names one of ``others``: "lock" it (another lock), or "install" it (a build of this lock)
+    alternative: Literal["lock", "install"] = "lock"
 
     @property
     def label(self) -> str:
@@ -105,7 +107,9 @@ def _judge_cpu(host: HostFacts, needs: BuildNeeds) -> Finding:
         "build",
         Status.WARN,
         f"{needs.label} is a CPU build on a machine with an NVIDIA GPU ({what}): it runs, without the GPU",
-        f"to use the GPU, lock a CUDA build: {better}" if better else "to use the GPU, lock a CUDA build",
+        f"to use the GPU, {needs.alternative} a CUDA build: {better}"
+        if better
+        else f"to use the GPU, {needs.alternative} a CUDA build",
     )
 
 
@@ -135,7 +139,8 @@ def _judge_driver(host: HostFacts, needs: BuildNeeds) -> Finding:
             Status.FAIL,
             f"driver {host.driver} ({host.driver_source}) is older than {floor}, the oldest that runs"
             f" CUDA {family}.x builds such as {needs.label}",
-            f"upgrade the driver to {floor} or newer" + (f", or lock {better}" if better else ""),
+            f"upgrade the driver to {floor} or newer"
+            + (f", or {needs.alternative} {better}" if better else ""),
         )
     above = f"driver {host.driver} ({host.driver_source}) is at or above {floor} (CUDA {family}.x)"
     return Finding("driver", Status.PASS, above)
@@ -198,7 +203,7 @@ def _judge_gpu(host: HostFacts, needs: BuildNeeds, index: int, gpu: Gpu) -> Find
             check,
             Status.FAIL,
             f"{what}; {needs.label} has kernels for {kernel_range(needs)} only{beyond}",
-            f"lock {better}" if better else _elsewhere(needs, cap),
+            f"{needs.alternative} {better}" if better else _elsewhere(needs, cap),
         )
     if covered == "newer" and high is not None:
         return Finding(

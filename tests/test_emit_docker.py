@@ -294,7 +294,10 @@ def test_dockerfile_properties(case: str, compat: Compat) -> None:
     runs = [i.args for i in build if i.keyword == "RUN"]
     assert len(runs) == 1
     assert runs[0].startswith("--mount=type=cache,target=/root/.cache/pip ")
-    assert f"bash bootstrap.sh --prefix {PREFIX} --no-swap --no-host-check --pip-cache /root/.cache/pip --python" in runs[0]
+    assert (
+        f"bash bootstrap.sh --prefix {PREFIX} --no-swap --no-host-check --pip-cache /root/.cache/pip --python"
+        in runs[0]
+    )
     assert 'ARG ENVSPEC_MIRRORS=""' in [f"{i.keyword} {i.args}" for i in build]
     assert f"--from=build {PREFIX} {PREFIX}" in [i.args for i in final if i.keyword == "COPY"]
 

@@ -387,3 +387,18 @@ def test_hostile_build_values_are_refused_by_every_target(
         assert "Traceback" not in done.stderr
         assert not (tmp_path / target).exists()
     assert not (tmp_path / "pwned").exists()
+
+
+def test_host_reads_a_lockfile_given_in_place_of_a_spec(lab_lock: Path) -> None:
+    env = isolated_env()
+    env.update(ENVSPEC_CUDA_DRIVER="535.129.03", ENVSPEC_GPU_ARCH="8.6")
+    done = subprocess.run(
+        [sys.executable, "-m", "envspec", "host", str(lab_lock)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no   cu130: needs an NVIDIA driver >= 580, this machine has 535.129.03" in done.stdout
+    assert "this machine gets cu126:" in done.stdout

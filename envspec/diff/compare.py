@@ -29,7 +29,7 @@ from envspec.spec import Mirror
 # Spec keys reported elsewhere (as flags, mirrors, python, platforms or torch/CUDA highlights),
 # and fact keys folded into the torch and CUDA highlights: left out of the generic settings list.
 # They are TOML key paths, as the lockfile writes them.
-_COVERED_SPEC: tuple[KeyPath, ...] = (
+COVERED_SPEC: tuple[KeyPath, ...] = (
     ("runtime", "env"),
     ("runtime", "torch"),
     ("mirrors",),
@@ -74,7 +74,9 @@ def _pin(package: LockedPackage) -> Pin:
 
 
 def _files(package: LockedPackage) -> dict[str, str]:
-    return {a.name: a.sha256 for a in package.artifacts}
+    """Each locked file's sha256 by name, the PEP 825 variants.json included (it is in the env id)."""
+    meta = (package.variants_json,) if package.variants_json is not None else ()
+    return {a.name: a.sha256 for a in (*package.artifacts, *meta)}
 
 
 def _pin_change(old: LockedPackage, new: LockedPackage) -> PinChange | None:
@@ -98,7 +100,7 @@ def _pin_change(old: LockedPackage, new: LockedPackage) -> PinChange | None:
 # --- settings ----------------------------------------------------------------------------------
 
 
-def _dump(model: BaseModel) -> Mapping[str, object]:
+def dump_toml(model: BaseModel) -> Mapping[str, object]:
     """A model as the lockfile writes it: JSON values under the TOML (kebab-case) key names."""
     return model.model_dump(mode="json", by_alias=True)
 
@@ -133,7 +135,7 @@ def _covered(path: KeyPath, covered: Sequence[KeyPath]) -> bool:
     return any(path[: len(c)] == c for c in covered)
 
 
-def _value_changes(
+def value_changes(
     old: Mapping[str, object], new: Mapping[str, object], prefix: KeyPath, covered: Sequence[KeyPath] = ()
 ) -> list[ValueChange]:
     before = {p: v for p, v in _flatten(old) if not _covered(p, covered)}
@@ -148,8 +150,8 @@ def _value_changes(
 def _flag_changes(old: Lock, new: Lock) -> list[ValueChange]:
     before, after = old.spec.runtime, new.spec.runtime
     return [
-        *_value_changes(before.env, after.env, ("runtime", "env")),
-        *_value_changes(_dump(before.torch), _dump(after.torch), ("runtime", "torch")),
+        *value_changes(before.env, after.env, ("runtime", "env")),
+        *value_changes(dump_toml(before.torch), dump_toml(after.torch), ("runtime", "torch")),
     ]
 
 
@@ -209,8 +211,8 @@ def diff_locks(old: Lock, new: Lock) -> LockDiff:
     flags = _flag_changes(old, new)
     mirrors, order = _mirror_changes(old, new)
     settings = [
-        *_value_changes(_dump(old.spec), _dump(new.spec), ("spec",), _COVERED_SPEC),
-        *_value_changes(_dump(old.facts), _dump(new.facts), ("facts",), _COVERED_FACTS),
+        *value_changes(dump_toml(old.spec), dump_toml(new.spec), ("spec",), COVERED_SPEC),
+        *value_changes(dump_toml(old.facts), dump_toml(new.facts), ("facts",), _COVERED_FACTS),
     ]
     d = LockDiff(
         old_env_id=old.env_id,

@@ -23,6 +23,7 @@ from envspec.lock.model import CudaFacts, Lock
 
 _CUDA_PREFIXES = ("nvidia-", "cuda-")
 _NAMES_SHOWN = 5
+WHEELS = "CUDA runtime wheels"  # how the one line about the nvidia-*/cuda-* pins begins
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ def _torch_highlights(old: Lock, new: Lock) -> list[Highlight]:
     return out
 
 
-def _is_cuda_package(name: str) -> bool:
+def is_cuda_package(name: str) -> bool:
     return canonicalize_name(name).startswith(_CUDA_PREFIXES)
 
 
@@ -89,7 +90,7 @@ def _cuda_suffixes(lock: Lock) -> str | None:
     majors = set()
     for package in lock.packages:
         name = canonicalize_name(package.name)
-        if _is_cuda_package(name):
+        if is_cuda_package(name):
             tail = name.rsplit("-", 1)[-1]
             if tail.startswith("cu") and tail[2:].isdigit():
                 majors.add(tail)
@@ -115,15 +116,15 @@ def _cuda_highlights(
         if before[label] != after[label]
     ]
     counts = {
-        "added": sum(1 for p in added if _is_cuda_package(p.name)),
-        "removed": sum(1 for p in removed if _is_cuda_package(p.name)),
-        "changed": sum(1 for c in changed if _is_cuda_package(c.name)),
+        "added": sum(1 for p in added if is_cuda_package(p.name)),
+        "removed": sum(1 for p in removed if is_cuda_package(p.name)),
+        "changed": sum(1 for c in changed if is_cuda_package(c.name)),
     }
     total = sum(counts.values())
     if total:
         parts = ", ".join(f"{n} {what}" for what, n in counts.items() if n)
         noun = "package" if total == 1 else "packages"
-        message = f"CUDA runtime wheels: {total} nvidia-*/cuda-* {noun} differ ({parts})"
+        message = f"{WHEELS}: {total} nvidia-*/cuda-* {noun} differ ({parts})"
         old_major, new_major = _cuda_suffixes(old), _cuda_suffixes(new)
         if old_major != new_major:
             message += f", {plain(old_major)} -> {plain(new_major)}"

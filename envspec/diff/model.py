@@ -11,7 +11,9 @@ from packaging.utils import canonicalize_name
 Scalar = str | int | float | bool | None
 Value = Scalar | tuple[Scalar, ...]
 
-HighlightKind = Literal["torch", "cuda", "runtime", "mirrors", "python", "platforms", "files", "resolver"]
+HighlightKind = Literal[
+    "builds", "torch", "cuda", "runtime", "mirrors", "python", "platforms", "files", "resolver"
+]
 MirrorChangeKind = Literal["added", "removed", "changed"]
 
 
@@ -123,6 +125,74 @@ class LockDiff:
             or self.platforms
             or self.settings
             or any(not h.informational for h in self.highlights)
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BuildDiff:
+    """One torch build compared across two locks: what differs in it and not in every build alike.
+
+    ``diff`` compares the two locks' views of the build (:meth:`envspec.lock.model.Lock.select`);
+    ``facts`` lists its build facts that differ (``facts.min-driver``, ``facts.torch.arch-min``,
+    ``facts.cuda.version``), which ``diff.settings`` leaves out. ``old_name`` is the build of OLD it is
+    compared with: ``name`` but when no build is in both locks (see :func:`envspec.diff.diff_builds`).
+    """
+
+    name: str
+    old_name: str
+    facts: tuple[ValueChange, ...]
+    diff: LockDiff
+
+    @property
+    def empty(self) -> bool:
+        return not self.facts and self.diff.empty
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BuildsDiff:
+    """Two locks compared build by build, when either holds several torch builds.
+
+    An ordinary lock counts as one build, named by its torch build (``single``). A change that is
+    the same in every compared build is in ``shared`` (and ``shared_facts``) once; ``builds`` keeps
+    what each build has of its own, in NEW's order of preference. ``highlights`` are the builds' own:
+    the shape, builds added or removed, their order, the fleet's driver.
+    """
+
+    old_env_id: str
+    new_env_id: str
+    old_builds: tuple[str, ...]
+    new_builds: tuple[str, ...]
+    old_single: bool
+    new_single: bool
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    order: ValueChange | None  # the order of preference of the builds both locks hold
+    highlights: tuple[Highlight, ...]
+    shared: LockDiff
+    shared_facts: tuple[ValueChange, ...]
+    builds: tuple[BuildDiff, ...]
+
+    @property
+    def env_id_changed(self) -> bool:
+        return self.old_env_id != self.new_env_id
+
+    @property
+    def compared(self) -> tuple[str, ...]:
+        """The builds compared one with the other, by their name in NEW."""
+        return tuple(b.name for b in self.builds)
+
+    @property
+    def empty(self) -> bool:
+        """No build added, removed or reordered, no change of shape, and every build alike."""
+        return not (
+            self.added
+            or self.removed
+            or self.order
+            or self.old_single != self.new_single
+            or any(not h.informational for h in self.highlights)
+            or self.shared_facts
+            or not self.shared.empty
+            or any(not b.empty for b in self.builds)
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TypeAlias
 
-from envspec.diff.model import LockDiff, Pin, Value, ValueChange
+from envspec.diff.model import BuildDiff, BuildsDiff, LockDiff, Pin, Value, ValueChange
 
 JsonValue: TypeAlias = "str | int | float | bool | list[JsonValue] | dict[str, JsonValue] | None"
 
@@ -58,6 +58,53 @@ def diff_json(d: LockDiff) -> dict[str, JsonValue]:
     }
 
 
-def render_diff_json(d: LockDiff) -> str:
+def _env_id(old: str, new: str) -> JsonValue:
+    return {"old": old, "new": new, "changed": old != new}
+
+
+def _section(d: LockDiff) -> dict[str, JsonValue]:
+    """A diff's fields after ``differs`` and ``env-id``: highlights, pins, flags, mirrors, settings."""
+    return {k: v for k, v in diff_json(d).items() if k not in ("differs", "env-id")}
+
+
+def _build(b: BuildDiff) -> JsonValue:
+    return {
+        "name": b.name,
+        "compared-with": b.old_name,
+        "differs": not b.empty,
+        "env-id": _env_id(b.diff.old_env_id, b.diff.new_env_id),
+        "facts": [_change(f) for f in b.facts],
+        **_section(b.diff),
+    }
+
+
+def builds_json(d: BuildsDiff) -> dict[str, JsonValue]:
+    """A comparison build by build as a JSON-ready mapping with a fixed key order (see docs/diff.md)."""
+    return {
+        "differs": not d.empty,
+        "env-id": _env_id(d.old_env_id, d.new_env_id),
+        "builds": {
+            "old": list(d.old_builds),
+            "new": list(d.new_builds),
+            "old-single": d.old_single,
+            "new-single": d.new_single,
+            "added": list(d.added),
+            "removed": list(d.removed),
+            "order": _change(d.order),
+        },
+        "highlights": [
+            {"kind": h.kind, "message": h.message, "informational": h.informational} for h in d.highlights
+        ],
+        "all-builds": {
+            "builds": list(d.compared),
+            "facts": [_change(f) for f in d.shared_facts],
+            **_section(d.shared),
+        },
+        "per-build": [_build(b) for b in d.builds],
+    }
+
+
+def render_diff_json(d: LockDiff | BuildsDiff) -> str:
     """The diff as JSON for machines: stable key order, two-space indent, one trailing newline."""
-    return json.dumps(diff_json(d), indent=2, ensure_ascii=False) + "\n"
+    data = builds_json(d) if isinstance(d, BuildsDiff) else diff_json(d)
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"

@@ -39,7 +39,8 @@ def check_cuda_majors(lock: Lock, report: Mapping[str, Any]) -> Iterator[Check]:
     majors = cuda_majors(report)
     if not majors:
         return
-    locked = lock.facts.cuda.version.split(".")[0] if lock.facts.cuda else None
+    cuda = lock.facts.cuda.version if lock.facts.cuda else lock.facts.torch.cuda if lock.facts.torch else None
+    locked = cuda.split(".")[0] if cuda else None
     if len(majors) > 1:
         listing = "; ".join(f"CUDA {m}: {', '.join(names[:3])}" for m, names in majors.items())
         yield Check(

@@ -338,6 +338,7 @@ def hook_report() -> dict[str, Any] | None:
 def main() -> None:
     options = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     stamp_path = Path(sys.prefix) / "envspec-stamp"
+    variant_path = Path(sys.prefix) / "envspec-variant"  # a lock of several torch builds: the one built
     report = {
         "probe": 1,
         "python": {
@@ -348,6 +349,7 @@ def main() -> None:
             "machine": platform.machine(),
         },
         "stamp": stamp_path.read_text().strip() if stamp_path.is_file() else None,
+        "variant": variant_path.read_text().strip() if variant_path.is_file() else None,
         "environ": {name: os.environ.get(name) for name in options.get("env", [])},
         "activated": activated(),
         "hook": hook_report(),

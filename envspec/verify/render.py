@@ -16,9 +16,11 @@ _MARK = {
 }
 
 
-def render_checks(checks: Sequence[Check], env_id: str, python: str) -> str:
-    """Failures show their fix; passing per-package lines are folded into the group summaries."""
-    lines = [f"verifying {escape(python)} against environment {escape(env_id)}"]
+def render_checks(checks: Sequence[Check], env_id: str, python: str, build: str | None = None) -> str:
+    """Failures show their fix; passing per-package lines are folded into the group summaries.
+    ``build``: the torch build verified, of a lock of several."""
+    which = f" (torch build {escape(build)})" if build else ""
+    lines = [f"verifying {escape(python)} against environment {escape(env_id)}{which}"]
     for check in checks:
         if check.status is Status.PASS and check.group in ("packages", "files") and check.name != "summary":
             continue

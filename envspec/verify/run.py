@@ -74,14 +74,17 @@ def prefix_of(python: str) -> Path | None:
 
 
 def probe_options(lock: Lock, *, deep: bool, gpu: bool, quick: bool) -> dict[str, object]:
-    """What the probe must look at for this lock: its variables, files, torch and the GPU."""
-    wants_torch = not quick and (
-        lock.facts.torch is not None or bool(lock.spec.runtime.torch.model_dump(exclude_none=True))
+    """What the probe must look at for this lock: its variables, files, torch and the GPU. A lock of
+    several torch builds: what any of them needs (the probe runs before the build is known)."""
+    views = lock.builds()
+    wants_torch = not quick and any(
+        view.facts.torch is not None or bool(view.spec.runtime.torch.model_dump(exclude_none=True))
+        for view in views
     )
     return {
-        "env": sorted(lock.spec.runtime.env),
+        "env": sorted({name for view in views for name in view.spec.runtime.env}),
         "deep": deep,
         "files": True,
         "torch": wants_torch or gpu,
-        "gpu": gpu or (lock.facts.cuda is not None and not quick),
+        "gpu": gpu or (any(view.facts.cuda is not None for view in views) and not quick),
     }
