@@ -1101,6 +1101,19 @@ capability_number() {  # "8.6", "86" or "sm_86" -> 86 (major * 10 + minor); empt
         [1-9][0-9]|[1-9][0-9][0-9]) printf '%s\n' "$((10#$value))" ;;
     esac
 }
+read_gpus() {  # gpus=(each GPU's capability as a number: 86); a malformed ENVSPEC_GPU_ARCH is exit 2
+    local gpu number
+    gpus=()
+    while IFS= read -r gpu; do
+        [ -n "$gpu" ] || continue
+        number="$(capability_number "$gpu")"
+        if [ -z "$number" ]; then
+            say "ENVSPEC_GPU_ARCH: $gpu is not a compute capability (e.g. 8.6, 86 or sm_86; or none)"
+            exit 2
+        fi
+        gpus+=("$number")
+    done < <(gpus_here)
+}
 gpu_outside() {  # whether a GPU of capability $1 (a number, e.g. 86) lacks kernels in sm_$2..sm_$3
     [ -n "$2" ] && [ -n "$3" ] || return 1
     [ "$1" -lt "$2" ] || { [ "$1" -gt "$3" ] && [ "$(($1 / 10))" != "$(($3 / 10))" ]; }
@@ -1128,15 +1141,7 @@ if [ "${#ENVSPEC_VARIANTS[@]}" -gt 0 ]; then
             *[!0-9.]*|.*|*.) say "ENVSPEC_CUDA_DRIVER=$driver is not a driver version (e.g. 535.129.03, or none)"; exit 2 ;;
         esac
         gpus=()
-        while IFS= read -r gpu; do
-            [ -n "$gpu" ] || continue
-            number="$(capability_number "$gpu")"
-            if [ -z "$number" ]; then
-                say "ENVSPEC_GPU_ARCH: $gpu is not a compute capability (e.g. 8.6, 86 or sm_86; or none)"
-                exit 2
-            fi
-            gpus+=("$number")
-        done < <(if [ -n "$driver" ]; then gpus_here; fi)
+        if [ -n "$driver" ]; then read_gpus; fi
         for i in "${!ENVSPEC_VARIANTS[@]}"; do
             name="${ENVSPEC_VARIANTS[i]}" floor="${ENVSPEC_VARIANT_MIN_DRIVER[i]}"
             low="$(capability_number "${ENVSPEC_VARIANT_ARCH_MIN[i]}")"
@@ -1280,19 +1285,14 @@ fi
 if [ -n "$ENVSPEC_ARCH_MIN" ] && [ -n "$ENVSPEC_ARCH_MAX" ] && [ "$host_check" = 1 ]; then
     low="$(capability_number "$ENVSPEC_ARCH_MIN")"
     high="$(capability_number "$ENVSPEC_ARCH_MAX")"
-    while IFS= read -r gpu; do
-        [ -n "$gpu" ] || continue
-        number="$(capability_number "$gpu")"
-        if [ -z "$number" ]; then
-            say "ENVSPEC_GPU_ARCH: $gpu is not a compute capability (e.g. 8.6, 86 or sm_86; or none)"
-            exit 2
-        fi
-        if [ "$number" -lt "$low" ] || { [ "$number" -gt "$high" ] && [ "$((number / 10))" != "$((high / 10))" ]; }; then
+    read_gpus
+    for number in ${gpus[@]+"${gpus[@]}"}; do
+        if gpu_outside "$number" "$low" "$high"; then
             say "error: a GPU here is sm_$number; the lock's CUDA build has kernels for sm_$low to sm_$high only; nothing was downloaded"
             say "lock a build whose kernels cover it (envspec host names them), or pass --no-host-check to build for another machine"
             exit 1
         fi
-    done < <(gpus_here)
+    done
 fi
 if [ -n "$ENVSPEC_MIN_DRIVER" ] && [ "$host_check" = 1 ]; then
     driver="$(driver_here)"
