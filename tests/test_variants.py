@@ -9,6 +9,7 @@ a general index, all on 127.0.0.1; ``envspec lock``, the standard installers and
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 import sys
 import tomllib
@@ -402,3 +403,26 @@ def test_host_reads_a_lockfile_given_in_place_of_a_spec(lab_lock: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no   cu130: needs an NVIDIA driver >= 580, this machine has 535.129.03" in done.stdout
     assert "this machine gets cu126:" in done.stdout
+
+
+def test_validate_explains_each_build_every_time(lab: Lab) -> None:
+    spec = lab.spec("explained", extra='[cuda]\nversion = "13.0"\ngpus = ["7.0", "12.0"]\n')
+    first = envspec("validate", str(spec))
+    again = envspec("validate", str(spec))  # a clean spec is cached: the builds must still be told
+    for done in (first, again):
+        assert done.returncode == 0, done.stdout
+        assert (
+            "  1. torch 2.13.0+cu130: CUDA 13.0, driver >= 580, kernels sm_75 to sm_120; serves GPUs 12.0"
+            in done.stdout
+        )
+        assert (
+            "  2. torch 2.13.0+cu126: CUDA 12.6, driver >= 525.60.13, kernels sm_50 to sm_90; serves GPUs 7.0"
+            in done.stdout
+        )
+        assert "  3. torch 2.13.0+cpu: runs anywhere (no GPU used)" in done.stdout
+    report = json.loads(envspec("validate", "--json", str(spec)).stdout)
+    assert [line.split(":")[0] for line in report["files"][0]["builds"]] == [
+        "1. torch 2.13.0+cu130",
+        "2. torch 2.13.0+cu126",
+        "3. torch 2.13.0+cpu",
+    ]
