@@ -201,6 +201,9 @@ _STORE = typer.Option("--store", help="The store folder [default: <envspec's cac
 _PLATFORMS = typer.Option("--platform", help="Only the files this locked platform installs (repeatable).")
 _JOBS = typer.Option("--jobs", min=1, max=64, help="Files fetched at a time.")
 _OUTPUT_MIRROR = typer.Option("--output", "-o", help="The folder the index goes into.")
+_BUILDS = typer.Option(
+    "--variant", metavar="NAME", help="A lock of several torch builds: only this build (repeatable)."
+)
 
 
 @app.command()
@@ -209,11 +212,12 @@ def fetch(
     store: Annotated[Path | None, _STORE] = None,
     platform: Annotated[list[str] | None, _PLATFORMS] = None,
     jobs: Annotated[int, _JOBS] = 4,
+    variant: Annotated[list[str] | None, _BUILDS] = None,
 ) -> None:
     """Download every file the locks need into a content-addressed store, each checked by sha256."""
     from envspec.store import fill_store
 
-    folder, summary, _ = fill_store(locks or [], store, platform or [], jobs=jobs)
+    folder, summary, _ = fill_store(locks or [], store, platform or [], jobs=jobs, variants=variant or [])
     _err().print(
         f"store {escape(str(folder))}: {summary.files} files, {summary.present} already there,"
         f" {summary.fetched} fetched ({summary.bytes_fetched / 1e6:.1f} MB) in {summary.seconds:.1f} s"
@@ -227,6 +231,7 @@ def export_mirror(
     store: Annotated[Path | None, _STORE] = None,
     platform: Annotated[list[str] | None, _PLATFORMS] = None,
     jobs: Annotated[int, _JOBS] = 4,
+    variant: Annotated[list[str] | None, _BUILDS] = None,
 ) -> None:
     """Write a static simple index (PEP 503 and 691) of exactly the locked files, for any web server."""
     from envspec.export import export_mirror as export
@@ -234,7 +239,9 @@ def export_mirror(
     from envspec.store import fill_store
 
     check_writable(output / "simple" / "index.html", what="mirror index")
-    folder, summary, entries = fill_store(locks or [], store, platform or [], jobs=jobs)
+    folder, summary, entries = fill_store(
+        locks or [], store, platform or [], jobs=jobs, variants=variant or []
+    )
     counts = export(entries, folder, output)
     _err().print(
         f"wrote {escape(str(output))}: {counts['projects']} projects, {counts['files']} files,"
@@ -327,11 +334,14 @@ def pack(
     store: Annotated[Path | None, _STORE] = None,
     platform: Annotated[list[str] | None, _PLATFORMS] = None,
     jobs: Annotated[int, _JOBS] = 4,
+    variant: Annotated[list[str] | None, _BUILDS] = None,
 ) -> None:
     """Write one self-checking file that builds the lock's environment with no network and no envspec."""
     from envspec.pack import pack_lock
 
-    target, packed, folder, fetched = pack_lock(lock_path, output, store, platform or [], jobs=jobs)
+    target, packed, folder, fetched = pack_lock(
+        lock_path, output, store, platform or [], jobs=jobs, variants=variant or []
+    )
     _err().print(
         f"wrote {escape(str(target))}: {packed.files} files, {packed.payload_bytes / 1e6:.1f} MB"
         f" ({fetched} fetched into {escape(str(folder))}); archive sha256 {packed.payload_sha256}\n"

@@ -157,10 +157,17 @@ def _temporary_beside(path: Path) -> Iterator[tuple[IO[bytes], Path]]:
 
 
 def pack_lock(
-    lock_path: Path | None, out: Path | None, store: Path | None, platforms: Sequence[str], *, jobs: int
+    lock_path: Path | None,
+    out: Path | None,
+    store: Path | None,
+    platforms: Sequence[str],
+    *,
+    jobs: int,
+    variants: Sequence[str] = (),
 ) -> tuple[Path, Packed, Path, int]:
     """Fill the store for one lock and write its pack: the pack's path, what it holds, the store,
-    and how many files had to be downloaded."""
+    and how many files had to be downloaded. ``variants``: of a lock of several torch builds, only
+    these builds (the pack's bootstrap.sh then chooses among them)."""
     from envspec.emit.venv import VenvEmitter
     from envspec.emitcmd import the_lock_in_locks
     from envspec.fsio import check_writable
@@ -168,10 +175,12 @@ def pack_lock(
     from envspec.store import fill_store
 
     path = lock_path or the_lock_in_locks()
+    from envspec.store import only_builds
+
     lock, text = read_lock(path)
-    ctx = EmitContext(lock, text, path.name)
+    ctx = EmitContext(only_builds(lock, variants, path), text, path.name)
     target = out or Path(f"{lock.name}.pack.sh")
     check_writable(target, what="pack")
     script = VenvEmitter().render(ctx)["bootstrap.sh"]
-    folder, summary, entries = fill_store([path], store, platforms, jobs=jobs)
+    folder, summary, entries = fill_store([path], store, platforms, jobs=jobs, variants=variants)
     return target, write_pack(ctx, script, entries, folder, target), folder, summary.fetched

@@ -143,11 +143,33 @@ def fetch_into(
     )
 
 
+def only_builds(lock: Lock, variants: Sequence[str], where: Path) -> Lock:
+    """``lock`` with only the torch builds ``variants`` (all of them when empty); a usage error for a
+    build it lacks, or for builds asked of a lock of one build."""
+    if not variants:
+        return lock
+    if not lock.variants:
+        raise UsageError(f"--variant: {where} holds one torch build", hint="leave --variant out")
+    try:
+        return lock.restrict(variants)
+    except KeyError as missing:
+        raise UsageError(
+            f"--variant {missing.args[0]}: {where} has no such torch build",
+            hint="its builds: " + ", ".join(lock.variant_names),
+        ) from None
+
+
 def fill_store(
-    locks: Sequence[Path], store: Path | None, platforms: Sequence[str], *, jobs: int = 4
+    locks: Sequence[Path],
+    store: Path | None,
+    platforms: Sequence[str],
+    *,
+    jobs: int = 4,
+    variants: Sequence[str] = (),
 ) -> tuple[Path, Summary, list[fetcher.Entry]]:
     """Every file of ``locks`` (the one lock in ``./locks`` when none) in the store, checked: the
-    store folder, what it took, and the files."""
+    store folder, what it took, and the files. ``variants``: of a lock of several torch builds,
+    only these builds' files."""
     from envspec.emitcmd import the_lock_in_locks
     from envspec.lock.read import read_lock
 
@@ -157,6 +179,7 @@ def fill_store(
     timeout, retries = 0.0, 0
     for path in locks or [the_lock_in_locks()]:
         lock, text = read_lock(path)
+        lock = only_builds(lock, variants, path)
         unknown = sorted(set(platforms) - set(lock.platforms))
         if unknown:
             raise UsageError(

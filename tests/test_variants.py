@@ -426,3 +426,39 @@ def test_validate_explains_each_build_every_time(lab: Lab) -> None:
         "2. torch 2.13.0+cu126",
         "3. torch 2.13.0+cpu",
     ]
+
+
+def test_fetch_and_pack_can_take_only_some_builds(lab_lock: Path, tmp_path: Path) -> None:
+    """A pack for the lab's old nodes carries their build only, and its bootstrap.sh chooses among
+    the builds it carries: a machine the whole lock would give cu130 gets cu126 from it."""
+    store = tmp_path / "store"
+    done = envspec("fetch", str(lab_lock), "--store", str(store), "--variant", "cu126")
+    assert done.returncode == 0, done.stderr
+    lock, _ = read_lock(lab_lock)
+    wanted = {a.sha256 for p in lock.select("cu126").packages for a in p.artifacts}
+    assert {p.name for p in (store / "sha256").iterdir()} == wanted
+    pack = tmp_path / "old-nodes.pack.sh"
+    done = envspec("pack", str(lab_lock), "-o", str(pack), "--store", str(store), "--variant", "cu126")
+    assert done.returncode == 0, done.stderr
+    assert "0 fetched" in done.stderr  # everything was in the store already
+    env = isolated_env()
+    env.update(ENVSPEC_CUDA_DRIVER="580.65.06", ENVSPEC_GPU_ARCH="9.0")
+    command = no_network(["bash", str(pack), "--prefix", str(tmp_path / "env"), "--python", sys.executable])
+    installed = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    assert installed.returncode == 0, installed.stderr
+    assert "build cu130" not in installed.stderr
+    assert torch_of(tmp_path / "env") == "2.13.0+cu126"
+    assert read_lock(tmp_path / "env" / "envspec-lock.toml")[0] == lock  # the whole lock, for verify
+    stamp = (tmp_path / "env" / "envspec-stamp").read_text().split()[0]
+    assert stamp == lock.select("cu126").env_id
+
+
+@pytest.mark.parametrize("command", ["fetch", "pack", "export-mirror"])
+def test_an_unknown_build_is_a_usage_error(lab_lock: Path, tmp_path: Path, command: str) -> None:
+    out = ["-o", str(tmp_path / "out")] if command != "fetch" else []
+    done = envspec(command, str(lab_lock), "--store", str(tmp_path / "store"), "--variant", "cu121", *out)
+    assert done.returncode == 2
+    assert "--variant cu121:" in done.stderr
+    assert "its builds: cu130, cu126, cpu" in done.stderr
+    assert not (tmp_path / "store").exists()
+    assert not (tmp_path / "out").exists()

@@ -176,6 +176,21 @@ class Lock:
             variant=name,
         )
 
+    def restrict(self, names: Sequence[str]) -> Lock:
+        """The lock with only the builds ``names`` (kept in the lock's order) and their packages: what
+        a pack or a mirror for some of a lab's machines carries. KeyError for a build it lacks."""
+        missing = [n for n in names if n not in self.variant_names]
+        if missing:
+            raise KeyError(missing[0])
+        kept = [p for p in self.packages if not p.variants or any(v in names for v in p.variants)]
+        return dataclasses.replace(
+            self,
+            packages=tuple(
+                dataclasses.replace(p, variants=tuple(v for v in p.variants if v in names)) for p in kept
+            ),
+            variants=tuple(b for b in self.variants if b.name in names),
+        )
+
     def builds(self) -> tuple[Lock, ...]:
         """Each build's view (:meth:`select`) in order; a lock of one build is its own only view."""
         return tuple(self.select(n) for n in self.variant_names) if self.variants else (self,)
