@@ -462,3 +462,21 @@ def test_an_unknown_build_is_a_usage_error(lab_lock: Path, tmp_path: Path, comma
     assert "its builds: cu130, cu126, cpu" in done.stderr
     assert not (tmp_path / "store").exists()
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cuda_build_with_no_known_floor_still_needs_a_driver(
+    lab: Lab, lab_lock: Path, tmp_path: Path
+) -> None:
+    """Where the compatibility data knew no driver floor, a CUDA build runs on any driver, not on none."""
+    text = lab_lock.read_text(encoding="utf-8")
+    assert text.count('min-driver = "') == 2
+    bare = tmp_path / "pylock.bare.toml"
+    bare.write_text(text.replace('min-driver = "580"\n', "").replace('min-driver = "525.60.13"\n', ""))
+    script = lab.emit(bare)
+    done = bootstrap(script, tmp_path / "none", ENVSPEC_CUDA_DRIVER="none")
+    assert done.returncode == 0, done.stderr
+    assert "build cu130 skipped: it needs an NVIDIA driver, and there is none here" in done.stderr
+    assert "(torch build cpu)" in done.stderr
+    old = bootstrap(script, tmp_path / "old", ENVSPEC_CUDA_DRIVER="470.82.01", ENVSPEC_GPU_ARCH="8.6")
+    assert old.returncode == 0, old.stderr
+    assert "build cu130: driver 470.82.01; GPUs within sm_75 to sm_120" in old.stderr

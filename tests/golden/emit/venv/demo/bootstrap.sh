@@ -1147,16 +1147,18 @@ if [ "${#ENVSPEC_VARIANTS[@]}" -gt 0 ]; then
             low="$(capability_number "${ENVSPEC_VARIANT_ARCH_MIN[i]}")"
             high="$(capability_number "${ENVSPEC_VARIANT_ARCH_MAX[i]}")"
             why=""
-            if [ -z "$floor" ]; then
+            cuda=0
+            case "$name" in cu[0-9]*) cuda=1 ;; esac
+            if [ "$cuda" = 0 ]; then
                 why="runs on any machine"
             elif [ -z "$driver" ]; then
-                say "build $name skipped: it needs an NVIDIA driver >= $floor, and there is none here"
+                say "build $name skipped: it needs an NVIDIA driver${floor:+ >= $floor}, and there is none here"
                 continue
-            elif version_below "$driver" "$floor"; then
+            elif [ -n "$floor" ] && version_below "$driver" "$floor"; then
                 say "build $name skipped: it needs an NVIDIA driver >= $floor, and this one is $driver"
                 continue
             else
-                why="driver $driver >= $floor"
+                why="driver $driver${floor:+ >= $floor}"
                 outside=""
                 for number in ${gpus[@]+"${gpus[@]}"}; do
                     if gpu_outside "$number" "$low" "$high"; then outside="sm_$number"; fi
