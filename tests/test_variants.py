@@ -22,7 +22,8 @@ from packaging.pylock import Pylock
 from envspec.lock.read import InvalidLockError, parse_lock, read_lock
 from tests.support.index import IndexServer, serve_index
 from tests.support.isolation import isolated_env, no_network
-from tests.support.variants import BUILDS, build_lab, lab_spec, serve_static
+from tests.support.variants import BUILDS, build_lab, lab_spec, serve_static, write_simple_tree
+from tests.support.wheels import build_wheel
 
 EXPECTED = {
     "cu130": {"filelock", "nvidia-cublas-cu13", "nvidia-cudnn-cu13", "torch"},
@@ -480,3 +481,24 @@ def test_a_cuda_build_with_no_known_floor_still_needs_a_driver(
     old = bootstrap(script, tmp_path / "old", ENVSPEC_CUDA_DRIVER="470.82.01", ENVSPEC_GPU_ARCH="8.6")
     assert old.returncode == 0, old.stderr
     assert "build cu130: driver 470.82.01; GPUs within sm_75 to sm_120" in old.stderr
+
+
+def test_companions_are_pinned_per_build_with_its_label(tmp_path: Path) -> None:
+    root = build_lab(tmp_path / "lab")
+    for build in BUILDS:
+        files = root / "torch" / build / "files"
+        build_wheel(files, "torchvision", f"0.28.0+{build}", requires=("torch==2.13.0",))
+        write_simple_tree(files, root / "torch" / build / "simple")
+    with serve_index(root / "general") as general, serve_static(root / "torch") as base:
+        spec = root / "with.toml"
+        text = lab_spec(general.url, base + "/{variant}/simple")
+        spec.write_text(text.replace('index = "pytorch"', 'index = "pytorch"\nwith = ["torchvision"]', 1))
+        done = envspec("lock", str(spec), "-o", str(root / "pylock.toml"))
+    assert done.returncode == 0, done.stderr
+    lock, _ = read_lock(root / "pylock.toml")
+    for view in lock.builds():
+        pins = {p.name: p.version for p in view.packages}
+        assert pins["torchvision"] == f"0.28.0+{view.variant}"
+        assert pins["torch"] == f"2.13.0+{view.variant}"
+        assert view.facts.torch is not None
+        assert dict(view.facts.torch.companions) == {"torchvision": "0.28.0"}
