@@ -502,3 +502,18 @@ def test_companions_are_pinned_per_build_with_its_label(tmp_path: Path) -> None:
         assert pins["torch"] == f"2.13.0+{view.variant}"
         assert view.facts.torch is not None
         assert dict(view.facts.torch.companions) == {"torchvision": "0.28.0"}
+
+
+def test_a_file_every_build_shares_is_hashed_once(tmp_path: Path) -> None:
+    """Behind an index that publishes no hashes, envspec downloads a file to hash it: once for all the
+    builds that pin it, not once per build."""
+    root = build_lab(tmp_path / "lab")
+    with serve_index(root / "general", hashes=False) as general, serve_static(root / "torch") as base:
+        spec = root / "nohash.toml"
+        spec.write_text(lab_spec(general.url, base + "/{variant}/simple"))
+        done = envspec("lock", str(spec), "-o", str(root / "pylock.toml"))
+        gets = [r.path for r in general.records if r.method == "GET" and r.path.endswith(".whl")]
+    assert done.returncode == 0, done.stderr
+    assert sorted(gets) == sorted(set(gets))  # each file once, the shared filelock too
+    assert "/files/filelock-3.16.1-py3-none-any.whl" in gets
+    assert done.stderr.count("filelock-3.16.1-py3-none-any.whl") == 1  # its first-download warning, once

@@ -35,7 +35,7 @@ from envspec.lock.model import (
     LockedPackage,
     TorchFacts,
 )
-from envspec.lock.plan import LockPlan, lock_plans, spec_hash
+from envspec.lock.plan import IndexRef, LockPlan, lock_plans, spec_hash
 from envspec.lock.resolvers import Pin, ResolutionError, Resolver, ResolveRequest, choose, trusted_hosts
 from envspec.lock.router import router_url, serve
 from envspec.lock.simple import IndexFile
@@ -235,8 +235,9 @@ def _lock_plan(
     preferences: tuple[Pin, ...],
     progress: Progress,
     warn: Progress,
+    known: dict[tuple[Pin, IndexRef | None], LockedPackage | None],
 ) -> _Resolved:
-    """Resolve one plan and hash every artifact."""
+    """Resolve one plan and hash every artifact (``known``: the pins already hashed, by their index)."""
     client = IndexClient(plan, default_index_url, DiskCache(root) if root is not None else None)
     indexes = [*plan.mirrors, *plan.scoped.values()]
     trusted = trusted_hosts([i.url for i in indexes if i.url and i.trusted])
@@ -274,8 +275,15 @@ def _lock_plan(
                     " every download checked"
                 )
                 pins = resolve(passthrough=False)
-            progress(f"hashing the artifacts of {len(pins)} pins")
-            packages = tuple(p for p in (_package(verifier, plan, pin) for pin in pins) if p is not None)
+            keys = [(pin, plan.index_for(pin.name)) for pin in pins]
+            fresh = [key for key in keys if key not in known]  # an earlier build's pins: hashed once
+            again = (
+                f" ({len(pins) - len(fresh)} hashed for an earlier build)" if len(fresh) < len(pins) else ""
+            )
+            progress(f"hashing the artifacts of {len(fresh)} pins{again}")
+            for pin, index in fresh:
+                known[(pin, index)] = _package(verifier, plan, pin)
+            packages = tuple(p for p in (known[key] for key in keys) if p is not None)
     finally:
         client.close()
     for failure in client.failures:
@@ -307,6 +315,7 @@ def build_lock(
     root = cache_dir(options.cache_dir, disabled=options.no_cache)
     keep = previous is not None and not options.upgrade
     results: list[_Resolved] = []
+    known: dict[tuple[Pin, IndexRef | None], LockedPackage | None] = {}
     for index, plan in enumerate(plans):
         name = variants[index] if variants else None
         earlier = [_pins(r.packages) for r in results]
@@ -316,7 +325,7 @@ def build_lock(
             before = _pins(tuple(p for p in view.packages if not p.variants))
         if name is not None:
             progress(f"build {name} ({index + 1} of {len(plans)})")
-        results.append(_lock_plan(plan, options, root, _preferences(before, *earlier), progress, warn))
+        results.append(_lock_plan(plan, options, root, _preferences(before, *earlier), progress, warn, known))
     first = plans[0]
     if variants:
         packages = merge_builds(variants, tuple(r.packages for r in results))
