@@ -517,3 +517,14 @@ def test_a_file_every_build_shares_is_hashed_once(tmp_path: Path) -> None:
     assert sorted(gets) == sorted(set(gets))  # each file once, the shared filelock too
     assert "/files/filelock-3.16.1-py3-none-any.whl" in gets
     assert done.stderr.count("publishes no hash for filelock's files") == 1  # the warning, once
+
+
+def test_pip_tools_locks_the_same_builds_as_uv(lab: Lab, lab_lock: Path) -> None:
+    out = lab.root / "pylock.pip-tools.toml"
+    done = envspec("lock", str(lab.root / "lab.toml"), "-o", str(out), "--resolver", "pip-tools")
+    assert done.returncode == 0, done.stderr
+    by_pip_tools, _ = read_lock(out)
+    by_uv, _ = read_lock(lab_lock)
+    assert by_pip_tools.resolver == "pip-tools"
+    assert by_pip_tools.env_id == by_uv.env_id  # the same files, the same builds' markers
+    assert by_pip_tools.variants == by_uv.variants
