@@ -139,10 +139,10 @@ def _fleet(spec: Spec, compat: Compat) -> Iterator[Diagnostic]:
 def explain_builds(spec: Spec, compat: Compat) -> tuple[str, ...]:
     """One line per build of a spec with variants: what it needs of a machine, and which of the
     fleet's GPUs it serves. A machine installs the first build it can run."""
-    from envspec.hostjudge import build_needs, coverage, kernel_range
-
     if spec.torch is None or not spec.torch.variants:
         return ()
+    from envspec.hostjudge import build_needs, coverage, kernel_range
+
     gpus = spec.cuda.gpus if spec.cuda is not None else ()
     lines = []
     for order, name in enumerate(dict.fromkeys(spec.torch.variants), start=1):

@@ -528,3 +528,28 @@ def test_pip_tools_locks_the_same_builds_as_uv(lab: Lab, lab_lock: Path) -> None
     assert by_pip_tools.resolver == "pip-tools"
     assert by_pip_tools.env_id == by_uv.env_id  # the same files, the same builds' markers
     assert by_pip_tools.variants == by_uv.variants
+
+
+def test_validate_loads_the_host_modules_only_for_a_spec_of_several_builds_or_gpus(lab: Lab) -> None:
+    code = (
+        "import sys\nfrom envspec.cli import run\ncode = run(sys.argv[1:])\n"
+        "host = ('envspec.host', 'envspec.hostjudge')\n"
+        "print(sorted(m for m in sys.modules if m in host), file=sys.__stderr__)\n"
+    )
+    env = {**isolated_env(), "ENVSPEC_NO_CACHE": "1"}
+    plain = subprocess.run(
+        [sys.executable, "-c", code, "validate", "specs/dev.toml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert plain.stderr.strip().splitlines()[-1] == "[]"
+    builds = subprocess.run(
+        [sys.executable, "-c", code, "validate", str(lab.spec("loads"))],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert builds.stderr.strip().splitlines()[-1] == "['envspec.host', 'envspec.hostjudge']"
