@@ -24,6 +24,7 @@ from rich.markup import escape
 from envspec.console import err_console
 from envspec.emit.scripts.fetch import human
 from envspec.errors import EnvspecError, UsageError
+from envspec.lock.state import is_lock_name
 
 try:
     import fcntl
@@ -99,13 +100,6 @@ def plan_gc(referenced: Set[str], listing: Iterable[Listed]) -> Plan:
         else:
             removed.append(item)
     return Plan(tuple(kept), tuple(removed), tuple(skipped))
-
-
-def is_lock_name(name: str) -> bool:
-    """``pylock.toml`` or ``pylock.<name>.toml``: the names PEP 751 gives lockfiles."""
-    return name == "pylock.toml" or (
-        name.startswith("pylock.") and name.endswith(".toml") and len(name) > len("pylock..toml")
-    )
 
 
 def locks_under(folder: Path) -> list[Path]:

@@ -57,7 +57,9 @@ def run_host(
     A lock (or spec) of several builds: the build this machine would get, or ``variant``."""
     if spec is not None and lock_path is not None:
         raise UsageError("give a spec or --lock, not both")
-    if spec is not None and _is_lock(spec):  # a lockfile given where a spec goes: what was meant
+    from envspec.lock.state import is_lock_name
+
+    if spec is not None and is_lock_name(spec.name):  # a lockfile given where a spec goes: what was meant
         spec, lock_path = None, spec
     host = detect(os.environ if env is None else env)  # first: a malformed override is the first error
     found = subject_of(spec, lock_path)
@@ -72,11 +74,6 @@ def run_host(
 
         out_console().print(render_host(host, subject, findings, choice))
     return ExitCode.DIFFERS if failed(findings, choice) else ExitCode.OK
-
-
-def _is_lock(path: Path) -> bool:
-    """Whether ``path`` is named as a lockfile is (``pylock.toml``, ``pylock.<name>.toml``)."""
-    return path.name == "pylock.toml" or (path.name.startswith("pylock.") and path.suffix == ".toml")
 
 
 def failed(findings: Sequence[Finding], choice: Choice | None) -> bool:

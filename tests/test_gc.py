@@ -24,12 +24,12 @@ from envspec.gc import (
     Listed,
     Plan,
     apply_plan,
-    is_lock_name,
     list_store,
     locks_under,
     plan_gc,
 )
 from envspec.lock.read import read_lock
+from envspec.lock.state import is_lock_name
 from tests.support.index import serve_index
 from tests.test_emit_venv_faults import make_bootstrap
 

@@ -65,6 +65,13 @@ class Freshness:
         return "the spec changed since it was locked"
 
 
+def is_lock_name(name: str) -> bool:
+    """``pylock.toml`` or ``pylock.<name>.toml``: the names PEP 751 gives lockfiles."""
+    return name == "pylock.toml" or (
+        name.startswith("pylock.") and name.endswith(".toml") and len(name) > len("pylock..toml")
+    )
+
+
 def freshness(spec: Spec, compat: Compat, target: Path) -> Freshness:
     """Compare the lockfile at ``target`` (if any) with ``spec``."""
     from envspec.lock.plan import lock_plans, spec_hash
