@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -470,6 +471,35 @@ def test_debian_mirror_is_read_from_apt_sources(tmp_path: Path) -> None:
     assert debian_mirror([tmp_path / "missing.sources", legacy]) == "http://other.invalid/debian"
     with pytest.raises(ContainerUnavailableError):
         debian_mirror([tmp_path / "missing.sources"])
+
+
+def test_a_transient_runtime_error_is_retried_and_others_are_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a stand-in buildah that counts its calls: the first fails as runc does when the kernel
+    # answers EBUSY to sealing its memfd, the next succeeds; "fail" fails for good every time
+    calls = tmp_path / "calls"
+    tool = tmp_path / "bin" / "buildah"
+    tool.parent.mkdir()
+    tool.write_text(
+        "#!/bin/sh\n"
+        f"echo x >> '{calls}'\n"
+        'if [ "$1" = fail ]; then echo "Error: exit status 1" >&2; exit 1; fi\n'
+        f"if [ $(wc -l < '{calls}') -lt 2 ]; then\n"
+        "  echo 'Close_Fd sealing memfd copy: Device or resource busy' >&2; exit 1\n"
+        "fi\n"
+        "echo built\n",
+        encoding="utf-8",
+    )
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}{os.pathsep}{os.environ['PATH']}")
+    runner = ContainerStore(tmp_path)
+    assert runner.run("buildah", "bud").stdout == "built\n"
+    assert calls.read_text().count("x") == 2
+    calls.write_text("")
+    with pytest.raises(RuntimeError, match="exited 1"):
+        runner.run("buildah", "fail")
+    assert calls.read_text().count("x") == 1
 
 
 # -- the real build -------------------------------------------------------------------------------

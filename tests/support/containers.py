@@ -40,6 +40,15 @@ SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/source
 INSTALL_HINT = "apt-get install -y buildah podman runc debootstrap (as root)"
 
 
+# runc's re-exec guard copies its binary into a memfd and seals it; the kernel answers EBUSY while
+# another process briefly pins the pages, and the RUN step fails before its command starts.
+TRANSIENT_RUNTIME_ERRORS = ("sealing memfd copy: Device or resource busy",)
+
+
+def _transient(stderr: str) -> bool:
+    return any(marker in stderr for marker in TRANSIENT_RUNTIME_ERRORS)
+
+
 class ContainerUnavailableError(Exception):
     """buildah/podman cannot build here; the message says why (tests skip with it)."""
 
@@ -106,15 +115,22 @@ class ContainerStore:
     def run(
         self, tool: str, *args: str, timeout: float = 600, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        """Run ``buildah``/``podman`` ARGS with this store; raises with its output when ``check`` fails."""
-        result = subprocess.run(
-            [tool, *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=timeout,
-            check=False,
-        )
+        """Run ``buildah``/``podman`` ARGS with this store; raises with its output when ``check`` fails.
+
+        A run that fails only because the container runtime hit a known transient kernel error
+        (:data:`TRANSIENT_RUNTIME_ERRORS`) is run again, at most twice: the step that failed never
+        started its own command."""
+        for attempt in range(3):
+            result = subprocess.run(
+                [tool, *args],
+                capture_output=True,
+                text=True,
+                env=self.env,
+                timeout=timeout,
+                check=False,
+            )
+            if result.returncode == 0 or not _transient(result.stderr) or attempt == 2:
+                break
         if check and result.returncode != 0:
             raise RuntimeError(
                 f"{tool} {' '.join(args)} exited {result.returncode}\n"
