@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import socket
+import threading
+import tomllib
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -19,7 +26,9 @@ from envspec.lock.router import _bind, render_page, router_key, router_url, serv
 from envspec.lock.simple import SIMPLE_JSON, IndexFile, parse_simple_html
 from envspec.lock.trust import Verifier
 from tests.support.index import IndexServer
-from tests.test_lock_build import write_spec
+from tests.support.isolation import isolated_env
+from tests.support.wheels import build_wheel
+from tests.test_lock_build import envspec, write_spec
 
 
 def test_rendered_page_parses_back_to_the_same_files() -> None:
@@ -139,3 +148,99 @@ def test_a_passed_on_page_keeps_what_is_left_of_its_index_max_age(
     max_age = int(first.headers["Cache-Control"].split(",")[0].removeprefix("max-age="))
     assert (550 <= max_age <= 600) if fresh else max_age == 0
     assert again.status_code == 304  # the same bytes: the resolver keeps its copy
+
+
+# -- a page passed on before it is parsed ---------------------------------------------------------
+
+
+class _RelativeJsonIndex(SimpleHTTPRequestHandler):
+    """A PEP 691 index whose pages link their files relatively (``../../files/<name>``), as the
+    standard allows: a page the router must not pass on unchanged (the links would point at it)."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        parts = [p for p in self.path.split("/") if p]
+        if len(parts) == 2 and parts[0] == "simple":
+            page = Path(self.directory) / "simple" / parts[1] / "index.json"
+            if not page.is_file():
+                self.send_error(404)
+                return
+            body = page.read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Type", SIMPLE_JSON)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+
+@pytest.fixture
+def relative_index(tmp_path: Path) -> Iterator[str]:
+    root = tmp_path / "relative"
+    files = root / "files"
+    files.mkdir(parents=True)
+    wheels = [
+        build_wheel(files, "rel-app", "1.0", requires=["rel-lib>=2"]),
+        build_wheel(files, "rel-lib", "2.1"),
+    ]
+    for wheel in wheels:
+        project = wheel.name.split("-")[0].replace("_", "-")
+        entry = {
+            "filename": wheel.name,
+            "url": f"../../files/{wheel.name}",
+            "hashes": {"sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()},
+        }
+        page = {"meta": {"api-version": "1.0"}, "name": project, "files": [entry]}
+        folder = root / "simple" / project
+        folder.mkdir(parents=True)
+        (folder / "index.json").write_text(json.dumps(page), encoding="utf-8")
+    handler = functools.partial(_RelativeJsonIndex, directory=str(root))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_page_is_handed_on_before_parsing_and_flagged_when_it_was_not_whole(
+    tmp_path: Path, relative_index: str, compat: Compat
+) -> None:
+    spec = write_spec(tmp_path / "s.toml", [("rel", relative_index)], ["rel-app"])
+    plan = plan_lock(load_spec(spec).spec, compat)
+    client = IndexClient(plan, lambda: relative_index, None)
+    handed: list[bytes] = []
+    try:
+        page = client.project("rel-app", lambda raw: handed.append(raw.body))
+    finally:
+        client.close()
+    assert page is not None
+    assert len(handed) == 1
+    assert b"../../files/" in handed[0]  # what the index sent, unparsed
+    assert page.raw is None  # relative links: not whole, so never passed on unchanged
+    assert client.passed_unchecked
+    assert page.files[0].url == f"{relative_index.removesuffix('/simple')}/files/{page.files[0].filename}"
+
+
+@pytest.mark.parametrize("resolver", ["uv", "pip-tools"])
+def test_a_lock_against_relative_json_links_resolves_again_through_the_router(
+    tmp_path: Path, relative_index: str, resolver: str
+) -> None:
+    spec = write_spec(tmp_path / "s.toml", [("rel", relative_index)], ["rel-app"])
+    out = tmp_path / "pylock.toml"
+    env = {**isolated_env(), "ENVSPEC_CACHE_DIR": str(tmp_path / "cache")}
+    done = envspec("lock", str(spec), "-o", str(out), "--resolver", resolver, env=env)
+    assert done.returncode == 0, done.stderr
+    lock = tomllib.loads(out.read_text(encoding="utf-8"))
+    got = {p["name"]: (p["version"], [w["url"] for w in p["wheels"]]) for p in lock["packages"]}
+    upstream = relative_index.removesuffix("/simple") + "/files/"
+    assert got == {
+        "rel-app": ("1.0", [upstream + "rel_app-1.0-py3-none-any.whl"]),
+        "rel-lib": ("2.1", [upstream + "rel_lib-2.1-py3-none-any.whl"]),
+    }

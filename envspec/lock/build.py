@@ -264,16 +264,21 @@ def _lock_plan(
                 _resolve, backend, request, verifier, Path(work), progress=progress, cache_root=root
             )
             try:
-                pins = resolve(passthrough=True)
+                pins: tuple[Pin, ...] | None = resolve(passthrough=True)
             except ResolutionError as exc:
-                if not exc.hash_mismatch:
+                if not (exc.hash_mismatch or client.passed_unchecked):
                     raise
                 # a mirror's bytes differ from its own page: resolve again with every download
                 # going through envspec, which checks each one and fails over to the next mirror
-                warn(
-                    "a mirror served a file whose hash differs from its page; resolving again with"
-                    " every download checked"
-                )
+                if exc.hash_mismatch:
+                    warn(
+                        "a mirror served a file whose hash differs from its page; resolving again"
+                        " with every download checked"
+                    )
+                pins = None
+            if pins is None or client.passed_unchecked:
+                # a page went to the resolver as the index sent it and then failed envspec's checks
+                # (relative links, an unreadable list): every page goes through envspec this time
                 pins = resolve(passthrough=False)
             keys = [(pin, plan.index_for(pin.name)) for pin in pins]
             fresh = [key for key in keys if key not in known]  # an earlier build's pins: hashed once

@@ -27,7 +27,9 @@ from envspec.lock.pages import ProjectPage
 from envspec.lock.plan import IndexRef, LockPlan
 from envspec.lock.simple import ACCEPT, IndexFile, IndexPageError, parse_index_page
 
-__all__ = ["Failure", "IndexClient", "MirrorError", "ProjectPage"]
+__all__ = ["Failure", "IndexClient", "MirrorError", "OnRaw", "ProjectPage"]
+
+OnRaw = Callable[[CachedPage], None]  # gets a page as the index sent it, to pass on unchanged
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -72,6 +74,7 @@ class IndexClient:
         self.failures: list[Failure] = []
         self.dead: set[str] = set()  # mirrors that failed once are not asked again in this lock
         self.served_by: dict[NormalizedName, ProjectPage] = {}
+        self.passed_unchecked = False  # a page went to the resolver unparsed, then failed its checks
 
     # -- plumbing --------------------------------------------------------------------------------
     def _session(self) -> requests.Session:
@@ -131,9 +134,11 @@ class IndexClient:
         raise _UnavailableError(last)
 
     # -- pages -----------------------------------------------------------------------------------
-    def page_from(self, index: IndexRef, project: str) -> ProjectPage | None:
+    def page_from(self, index: IndexRef, project: str, on_raw: OnRaw | None = None) -> ProjectPage | None:
         """One index's page for a project (cached): None when the index does not have the project.
 
+        With ``on_raw``, a PEP 691 page that may go to the resolver unchanged is handed to it as
+        soon as it arrives, before it is parsed or stored (see :meth:`project`).
         Raises _UnavailableError when the index cannot answer.
         """
         name = canonicalize_name(project)
@@ -143,33 +148,52 @@ class IndexClient:
                 return self._pages[key]
         base = self.url_of(index)
         page_url = urljoin(base, f"{name}/")
+        handed = False
         try:
-            raw = self._fetch_page(page_url)
+            raw, store = self._fetch_page(page_url)
+            if on_raw is not None and self._may_pass_on(raw):
+                on_raw(raw)
+                handed = True
+            if store and self.cache is not None:
+                self.cache.store_page(page_url, ACCEPT, raw)
             page: ProjectPage | None = self._parse(name, index, base, raw)
+            if handed and (page is None or page.raw is None):
+                self.passed_unchecked = True  # e.g. a relative link: the resolver saw the wrong page
         except _NotFoundError:
             page = None
         except (_UnavailableError, IndexPageError, requests.RequestException) as exc:
             self._record(index, base, str(exc))
             with self._lock:
                 self.dead.add(index.name)
+                if handed:
+                    self.passed_unchecked = True
             raise _UnavailableError(str(exc)) from None
         with self._lock:
             self._pages[key] = page
         return page
 
-    def _fetch_page(self, page_url: str) -> CachedPage:
+    def _may_pass_on(self, raw: CachedPage) -> bool:
+        """Whether a page, unparsed, may go to the resolver as the index sent it: a PEP 691 page
+        with nothing for ``[lock] exclude_newer`` to cut. It must also turn out whole when parsed
+        (absolute links, a valid ``files`` list); a page that does not sets ``passed_unchecked``."""
+        media_type = raw.content_type.partition(";")[0].strip().lower()
+        json_page = media_type.startswith("application/vnd.pypi.simple.") and media_type.endswith("+json")
+        return json_page and self.plan.exclude_newer is None
+
+    def _fetch_page(self, page_url: str) -> tuple[CachedPage, bool]:
         """A page's bytes: from the disk cache while the index's ``max-age`` says it is fresh, or when
-        the index says it is unchanged; else from the index."""
+        the index says it is unchanged; else from the index. The flag says whether the disk cache
+        should keep the page (the caller stores it once the resolver has it)."""
         cached = self.cache.page(page_url, ACCEPT) if self.cache is not None else None
         if cached is not None and cached.is_fresh(time.time()):
-            return cached
+            return cached, False
         response = self._get(page_url, accept=ACCEPT, headers=cached.validators() if cached else None)
         with response:
             lifetime = fresh_for(response.headers)
             fresh_until = time.time() + lifetime if lifetime else None
             if response.status_code == 304 and cached is not None:
                 if fresh_until is None and cached.fresh_until is None:
-                    return cached  # nothing new to keep
+                    return cached, False  # nothing new to keep
                 page = dataclasses.replace(cached, fresh_until=fresh_until)
             else:
                 page = CachedPage(
@@ -180,9 +204,7 @@ class IndexClient:
                     response.headers.get("Last-Modified"),
                     fresh_until,
                 )
-        if self.cache is not None:
-            self.cache.store_page(page_url, ACCEPT, page)
-        return page
+        return page, True
 
     def _parse(self, name: NormalizedName, index: IndexRef, base: str, raw: CachedPage) -> ProjectPage:
         """A page as a :class:`ProjectPage`, cut at ``[lock] exclude_newer``: JSON entries stay as sent."""
@@ -239,11 +261,14 @@ class IndexClient:
         scoped = self.plan.index_for(project)
         return (scoped,) if scoped is not None else self.plan.mirrors
 
-    def project(self, project: str) -> ProjectPage | None:
+    def project(self, project: str, on_raw: OnRaw | None = None) -> ProjectPage | None:
         """A project's page from its scoped index, or from the first general mirror that has it.
 
         Returns None when every index answered that it does not have the project; raises
-        MirrorError when no index could answer at all.
+        MirrorError when no index could answer at all. ``on_raw`` (the router's, in passthrough)
+        gets the serving index's page as it arrived, when it may go on unchanged, so that the
+        resolver waits for no parsing or disk write; ``passed_unchecked`` is set when that page then
+        fails its checks, and the lock resolves again without passthrough.
         """
         name = canonicalize_name(project)
         with self._lock:
@@ -256,7 +281,7 @@ class IndexClient:
                 if index.name in self.dead:
                     continue
                 try:
-                    page = self.page_from(index, name)
+                    page = self.page_from(index, name, on_raw)
                 except _UnavailableError:
                     continue
                 answered = True

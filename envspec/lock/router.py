@@ -31,6 +31,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from envspec.errors import EnvspecError, UsageError
 from envspec.fsio import write_atomic
+from envspec.lock.diskcache import CachedPage
 from envspec.lock.index import IndexClient, MirrorError
 from envspec.lock.simple import SIMPLE_JSON, IndexFile
 from envspec.lock.trust import Verifier
@@ -135,28 +136,39 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if len(parts) != 2 or parts[0] != "simple":
             self._send(404, "not found\n", "text/plain")
             return
-        project = canonicalize_name(parts[1])
+        self._project_page(canonicalize_name(parts[1]))
+
+    def _project_page(self, project: NormalizedName) -> None:
+        self._answered = False  # set when the page was passed on before it was parsed
+        accepts_json = SIMPLE_JSON in (self.headers.get("Accept") or "")
+        early = self._pass_on if self.server.passthrough and accepts_json else None
         try:
-            page = self.server.client.project(project)
+            page = self.server.client.project(project, early)
         except MirrorError as exc:
-            self._fail(exc)
+            if not self._answered:
+                self._fail(exc)
+            return
+        if self._answered:
             return
         if page is None:
             self._send(404, f"{project} is on none of the indexes\n", "text/plain")
             return
         host, port = self.server.server_address[:2]
         files_url = f"http://{host!s}:{port}/{self.server.key}/files/{quote(project)}/"
-        accepts_json = SIMPLE_JSON in (self.headers.get("Accept") or "")
         if self.server.passthrough and page.raw is not None and accepts_json:
-            # the index's own bytes: absolute links, nothing filtered; the resolver reads files from
-            # upstream itself, and envspec judges the pinned files' hashes after the resolution
-            left = (page.raw.fresh_until or 0) - time.time()
-            max_age = int(left) if page.raw.is_fresh(time.time()) else 0
-            self._send_page(page.raw.body, page.raw.content_type, max_age)
+            self._pass_on(page.raw)
         elif page.entries is not None and accepts_json:
             self._send_page(render_json(project, page.entries, files_url), SIMPLE_JSON)
         else:
             self._send_page(render_page(project, page.files, files_url), "text/html; charset=utf-8")
+
+    def _pass_on(self, raw: CachedPage) -> None:
+        """The index's own page, byte for byte: absolute links, nothing filtered. The resolver reads
+        files from upstream itself, and envspec judges the pinned files' hashes after resolution."""
+        left = (raw.fresh_until or 0) - time.time()
+        max_age = int(left) if raw.is_fresh(time.time()) else 0
+        self._send_page(raw.body, raw.content_type, max_age)
+        self._answered = True
 
     def _fail(self, exc: EnvspecError) -> None:
         with self.server.lock:
