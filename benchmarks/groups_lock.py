@@ -51,6 +51,31 @@ def uv_compile(ws: Workspace, index: str, requirements_in: Path, caches: Path | 
     return make
 
 
+# what any `envspec lock` imports before it can resolve: the floor under its time, with nothing done
+LOCK_IMPORTS = "import envspec.lockcmd, envspec.lock.build, envspec.lock.render"
+
+
+def floor(uv: Maker) -> Maker:
+    """The floor under ``envspec lock --resolver uv``: a Python that imports what the lock needs, then
+    the bare uv run ``uv`` makes (same caches). envspec's own work is what it takes beyond this."""
+
+    def make(work: Path) -> Run:
+        run = uv(work)
+        return dataclasses.replace(run, steps=((sys.executable, "-c", LOCK_IMPORTS), *run.steps))
+
+    return make
+
+
+def floor_cases(temp: str, uv: Maker) -> tuple[Case, list[Comparison]]:
+    """The floor case of one temperature and its two ratios (no goal: they explain the others)."""
+    label = f"*floor:* envspec's imports, then bare uv, {temp}"
+    case = Case(f"floor-{temp}", label, floor(uv), read_requirements)
+    return case, [
+        Comparison(f"floor / bare uv --generate-hashes, {temp}", f"floor-{temp}", f"uv-{temp}"),
+        Comparison(f"envspec uv / floor, {temp}", f"envspec-uv-{temp}", f"floor-{temp}"),
+    ]
+
+
 def pip_compile(index: str, requirements_in: Path, caches: Path | None) -> Maker:
     """Bare ``pip-compile`` without hashes (the peer the goal names), with pip's cache beside its own."""
 
@@ -124,12 +149,17 @@ def synthetic(ws: Workspace, size: int, reps: int, log: Log) -> GroupResult:
     served = ws.graph(size)
     warm = ws.folder(f"synthetic-{size}", "warm")
     cases: list[Case] = []
+    explained: list[Comparison] = []
     for temp in TEMPERATURES:
 
         def caches(key: str, temp: str = temp) -> Path | None:
             return warm / key if temp == "warm" else None
 
         uv = uv_compile(ws, served.url, served.requirements_in, caches("uv"), ws.python)
+        floor_case, floor_ratios = floor_cases(
+            temp, uv_compile(ws, served.url, served.requirements_in, caches("floor"), ws.python)
+        )
+        explained += floor_ratios
         cases += [
             Case(f"uv-{temp}", f"bare uv pip compile --generate-hashes, {temp}", uv, read_requirements),
             Case(
@@ -138,6 +168,7 @@ def synthetic(ws: Workspace, size: int, reps: int, log: Log) -> GroupResult:
                 envspec_lock(served.spec, "uv", caches("envspec-uv")),
                 read_pylock,
             ),
+            floor_case,
             Case(
                 f"pip-compile-{temp}",
                 f"bare pip-compile (no hashes), {temp}",
@@ -167,7 +198,7 @@ def synthetic(ws: Workspace, size: int, reps: int, log: Log) -> GroupResult:
                 PIP_TOOLS_GOAL,
             ),
         )
-    ]
+    ] + explained
     pairs = [(f"envspec-{r}-{t}", f"uv-{t}") for t in TEMPERATURES for r in ("uv", "pip-tools")]
     checks, warnings = lock_checks(cases, outcomes, pairs, expected_pins=size)
     g = served.graph
@@ -250,6 +281,7 @@ def real(
     with_envspec = reason is None
     warnings = [] if reason is None else [f"envspec lock not measured: {reason}"]
     cases: list[Case] = []
+    explained: list[Comparison] = []
     for temp in TEMPERATURES:
         warm = home / "warm" if temp == "warm" else None
         cases.append(
@@ -269,6 +301,11 @@ def real(
                     read_pylock,
                 )
             )
+            floor_case, floor_ratios = floor_cases(
+                temp, uv_compile(ws, index, requirements_in, warm and warm / "floor", REAL_PYTHON)
+            )
+            cases.append(floor_case)
+            explained += floor_ratios
     log(f"real set {rs.key}")
     limits = Limits(max_download=cap_mb * 1_000_000)
     outcomes = measure(cases, reps, ws.folder("real", rs.key, "runs"), log, limits)
@@ -277,6 +314,7 @@ def real(
             Comparison(f"envspec uv / bare uv --generate-hashes, {t}", f"envspec-uv-{t}", f"uv-{t}", UV_GOAL)
             for t in TEMPERATURES
         ]
+        + explained
         if with_envspec
         else []
     )

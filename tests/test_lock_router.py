@@ -9,7 +9,7 @@ import socket
 import threading
 import tomllib
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -244,3 +244,55 @@ def test_a_lock_against_relative_json_links_resolves_again_through_the_router(
         "rel-app": ("1.0", [upstream + "rel_app-1.0-py3-none-any.whl"]),
         "rel-lib": ("2.1", [upstream + "rel_lib-2.1-py3-none-any.whl"]),
     }
+
+
+class _BrokenJsonIndex(BaseHTTPRequestHandler):
+    """An index whose every page is cut off in the middle of its JSON."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet."""
+
+    def do_GET(self) -> None:
+        body = b'{"meta": {"api-version": "1.0"}, "name": "x", "files": [{"filename": 1'
+        self.send_response(200)
+        self.send_header("Content-Type", SIMPLE_JSON)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def test_a_broken_page_handed_on_fails_over_to_the_next_mirror_with_one_answer(
+    tmp_path: Path, index: IndexServer, compat: Compat
+) -> None:
+    broken = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenJsonIndex)
+    thread = threading.Thread(target=broken.serve_forever, daemon=True)
+    thread.start()
+    try:
+        first = f"http://127.0.0.1:{broken.server_address[1]}/simple"
+        spec = write_spec(tmp_path / "s.toml", [("broken", first), ("local", index.url)], ["es-app"])
+        # the client: the broken page is handed on, the good mirror's is not (one answer per request)
+        client = IndexClient(plan_lock(load_spec(spec).spec, compat), lambda: index.url, None)
+        handed: list[bytes] = []
+        try:
+            page = client.project("es-app", lambda raw: handed.append(raw.body))
+        finally:
+            client.close()
+        assert page is not None
+        assert page.index.name == "local"
+        assert len(handed) == 1
+        assert handed[0].startswith(b'{"meta"')
+        assert client.passed_unchecked
+        # the whole lock: resolved again through envspec, from the good mirror
+        out = tmp_path / "pylock.toml"
+        env = {**isolated_env(), "ENVSPEC_CACHE_DIR": str(tmp_path / "cache")}
+        done = envspec("lock", str(spec), "-o", str(out), "--resolver", "uv", env=env)
+    finally:
+        broken.shutdown()
+        broken.server_close()
+        thread.join(5)
+    assert done.returncode == 0, done.stderr
+    assert "skipped mirror broken" in done.stderr
+    assert "invalid JSON" in done.stderr
+    lock = tomllib.loads(out.read_text(encoding="utf-8"))
+    assert {p["name"] for p in lock["packages"]} >= {"es-app"}
+    assert all(p["index"].startswith(index.url) for p in lock["packages"])

@@ -50,6 +50,18 @@ class _UnavailableError(Exception):
     pass
 
 
+def _once(callback: OnRaw) -> OnRaw:
+    """``callback``, called for the first page only."""
+    called: list[bool] = []
+
+    def first(raw: CachedPage) -> None:
+        if not called:
+            called.append(True)
+            callback(raw)
+
+    return first
+
+
 def _when(text: str) -> datetime.datetime:
     when = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
     return when if when.tzinfo else when.replace(tzinfo=datetime.UTC)
@@ -273,6 +285,8 @@ class IndexClient:
         name = canonicalize_name(project)
         with self._lock:
             project_lock = self._project_locks.setdefault(name, threading.Lock())
+        if on_raw is not None:
+            on_raw = _once(on_raw)  # a failed-over mirror's page must not make a second answer
         with project_lock:
             if name in self.served_by:
                 return self.served_by[name]
