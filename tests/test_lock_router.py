@@ -6,10 +6,9 @@ import functools
 import hashlib
 import json
 import socket
-import threading
 import tomllib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -20,13 +19,14 @@ import requests
 from envspec.compat import Compat
 from envspec.load import load_spec
 from envspec.lock.diskcache import DiskCache
-from envspec.lock.index import IndexClient
+from envspec.lock.index import IndexClient, ProjectPage
 from envspec.lock.plan import plan_lock
 from envspec.lock.router import _bind, render_page, router_key, router_url, serve
 from envspec.lock.simple import SIMPLE_JSON, IndexFile, parse_simple_html
 from envspec.lock.trust import Verifier
 from tests.support.index import IndexServer
 from tests.support.isolation import isolated_env
+from tests.support.servers import in_thread, send_body
 from tests.support.wheels import build_wheel
 from tests.test_lock_build import envspec, write_spec
 
@@ -167,12 +167,7 @@ class _RelativeJsonIndex(SimpleHTTPRequestHandler):
             if not page.is_file():
                 self.send_error(404)
                 return
-            body = page.read_bytes()
-            self.send_response(200)
-            self.send_header("Content-Type", SIMPLE_JSON)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_body(self, page.read_bytes(), SIMPLE_JSON)
             return
         super().do_GET()
 
@@ -197,34 +192,33 @@ def relative_index(tmp_path: Path) -> Iterator[str]:
         folder = root / "simple" / project
         folder.mkdir(parents=True)
         (folder / "index.json").write_text(json.dumps(page), encoding="utf-8")
-    handler = functools.partial(_RelativeJsonIndex, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    with in_thread(functools.partial(_RelativeJsonIndex, directory=str(root))) as url:
+        yield f"{url}/simple"
+
+
+def _project_handing_on(
+    spec: Path, compat: Compat, project: str
+) -> tuple[ProjectPage | None, list[bytes], bool]:
+    """The client's page for ``project``, the pages it handed on, and whether it flagged one."""
+    client = IndexClient(plan_lock(load_spec(spec).spec, compat), lambda: "http://unused.invalid/", None)
+    handed: list[bytes] = []
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+        page = client.project(project, lambda raw: handed.append(raw.body))
     finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+        client.close()
+    return page, handed, client.passed_unchecked
 
 
 def test_a_page_is_handed_on_before_parsing_and_flagged_when_it_was_not_whole(
     tmp_path: Path, relative_index: str, compat: Compat
 ) -> None:
     spec = write_spec(tmp_path / "s.toml", [("rel", relative_index)], ["rel-app"])
-    plan = plan_lock(load_spec(spec).spec, compat)
-    client = IndexClient(plan, lambda: relative_index, None)
-    handed: list[bytes] = []
-    try:
-        page = client.project("rel-app", lambda raw: handed.append(raw.body))
-    finally:
-        client.close()
+    page, handed, unchecked = _project_handing_on(spec, compat, "rel-app")
     assert page is not None
     assert len(handed) == 1
     assert b"../../files/" in handed[0]  # what the index sent, unparsed
     assert page.raw is None  # relative links: not whole, so never passed on unchanged
-    assert client.passed_unchecked
+    assert unchecked
     assert page.files[0].url == f"{relative_index.removesuffix('/simple')}/files/{page.files[0].filename}"
 
 
@@ -253,43 +247,26 @@ class _BrokenJsonIndex(BaseHTTPRequestHandler):
         """Quiet."""
 
     def do_GET(self) -> None:
-        body = b'{"meta": {"api-version": "1.0"}, "name": "x", "files": [{"filename": 1'
-        self.send_response(200)
-        self.send_header("Content-Type", SIMPLE_JSON)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_body(self, b'{"meta": {"api-version": "1.0"}, "files": [{"filename": 1', SIMPLE_JSON)
 
 
 def test_a_broken_page_handed_on_fails_over_to_the_next_mirror_with_one_answer(
     tmp_path: Path, index: IndexServer, compat: Compat
 ) -> None:
-    broken = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenJsonIndex)
-    thread = threading.Thread(target=broken.serve_forever, daemon=True)
-    thread.start()
-    try:
-        first = f"http://127.0.0.1:{broken.server_address[1]}/simple"
+    with in_thread(_BrokenJsonIndex) as broken:
+        first = f"{broken}/simple"
         spec = write_spec(tmp_path / "s.toml", [("broken", first), ("local", index.url)], ["es-app"])
         # the client: the broken page is handed on, the good mirror's is not (one answer per request)
-        client = IndexClient(plan_lock(load_spec(spec).spec, compat), lambda: index.url, None)
-        handed: list[bytes] = []
-        try:
-            page = client.project("es-app", lambda raw: handed.append(raw.body))
-        finally:
-            client.close()
+        page, handed, unchecked = _project_handing_on(spec, compat, "es-app")
         assert page is not None
         assert page.index.name == "local"
         assert len(handed) == 1
         assert handed[0].startswith(b'{"meta"')
-        assert client.passed_unchecked
+        assert unchecked
         # the whole lock: resolved again through envspec, from the good mirror
         out = tmp_path / "pylock.toml"
         env = {**isolated_env(), "ENVSPEC_CACHE_DIR": str(tmp_path / "cache")}
         done = envspec("lock", str(spec), "-o", str(out), "--resolver", "uv", env=env)
-    finally:
-        broken.shutdown()
-        broken.server_close()
-        thread.join(5)
     assert done.returncode == 0, done.stderr
     assert "skipped mirror broken" in done.stderr
     assert "invalid JSON" in done.stderr

@@ -25,6 +25,7 @@ from packaging.tags import Tag
 from envspec.compat import Compat, parse_compat
 from envspec.lock import installers, net
 from envspec.lock.simple import SIMPLE_JSON, parse_simple_html
+from tests.support.servers import send_body
 from tools.compat_refresh.__main__ import main
 from tools.compat_refresh.compare import Kind, compare
 from tools.compat_refresh.facts import (
@@ -186,12 +187,7 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if self.path.endswith("/") and SIMPLE_JSON in accept:
             candidate = Path(self.translate_path(self.path)) / "index.json"
             if candidate.is_file():
-                body = candidate.read_bytes()
-                self.send_response(200)
-                self.send_header("Content-Type", SIMPLE_JSON)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_body(self, candidate.read_bytes(), SIMPLE_JSON)
                 return
         super().do_GET()
 

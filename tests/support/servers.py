@@ -1,5 +1,6 @@
 """Real static and package servers on 127.0.0.1, each a subprocess stopped by its PID: python -m
-http.server, pypiserver and nginx (the ways docs/export-mirror.md says an exported mirror is served)."""
+http.server, pypiserver and nginx (the ways docs/export-mirror.md says an exported mirror is served);
+and :func:`in_thread` for a test's own request handler, served from a thread of the test."""
 
 from __future__ import annotations
 
@@ -9,13 +10,47 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from socketserver import BaseRequestHandler
 
-__all__ = ["free_port", "http_server", "nginx_binary", "nginx_server", "pypiserver"]
+__all__ = [
+    "free_port",
+    "http_server",
+    "in_thread",
+    "nginx_binary",
+    "nginx_server",
+    "pypiserver",
+    "send_body",
+]
+
+
+@contextlib.contextmanager
+def in_thread(handler: Callable[..., BaseRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free loopback port from a thread; yield ``http://127.0.0.1:PORT``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def send_body(handler: BaseHTTPRequestHandler, body: bytes, content_type: str) -> None:
+    """Answer a request with 200 and ``body``."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def free_port() -> int:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import SimpleHTTPRequestHandler
 from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from tests.support.servers import in_thread
 from tests.support.wheels import build_wheel
 
 TORCH = "2.13.0"
@@ -122,16 +122,8 @@ class _Quiet(SimpleHTTPRequestHandler):
 @contextmanager
 def serve_static(root: Path) -> Iterator[str]:
     """Serve the folder ``root`` on 127.0.0.1; yield its base URL (no trailing slash)."""
-    handler = functools.partial(_Quiet, directory=str(root))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with in_thread(functools.partial(_Quiet, directory=str(root))) as url:
+        yield url
 
 
 def lab_spec(general_url: str, torch_url: str, *, builds: tuple[str, ...] = BUILDS, extra: str = "") -> str:
